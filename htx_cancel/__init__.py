@@ -1,0 +1,1 @@
+"""htx-cancel: cancel HTX USDT-margined orders over the trade socket and report each one truthfully."""

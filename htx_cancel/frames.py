@@ -1,0 +1,225 @@
+"""The wire codec: build the frames the client sends and turn server bytes into typed events.
+
+Anything the server sends that cannot be understood becomes a FrameError, so the engine has
+exactly one way to learn that the stream can no longer be trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final
+
+from htx_cancel.models import Credentials, IdKind
+from htx_cancel.signing import sign, signed_params
+
+MAX_FRAME_BYTES: Final = 1 << 20
+"""Largest decompressed frame accepted: a 25-ID answer is a few kB, so 1 MiB is generous and
+keeps a gzip bomb from costing more than that in memory."""
+
+_GZIP_WBITS: Final = 16 + zlib.MAX_WBITS
+
+
+class FrameError(Exception):
+    """A server frame that is not gzip, not JSON, not an object, or too large once inflated."""
+
+
+@dataclass(frozen=True)
+class SignedAuth:
+    """The auth frame and the signature inside it, kept apart so the redactor can learn it."""
+
+    text: str
+    signature: str
+    timestamp: str
+
+
+@dataclass(frozen=True)
+class Ping:
+    """A heartbeat; `market` pings (`{"ping": n}`) are answered in their own form."""
+
+    ts: object
+    market: bool
+
+
+@dataclass(frozen=True)
+class Notice:
+    """`op: close` or `op: error`: the server speaking about the connection, not about a request."""
+
+    op: str
+    code: int | None
+    message: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A reply matched to a request by `cid`; its meaning depends on which request that was."""
+
+    cid: str
+    ok: bool
+    code: int | None
+    message: str
+    ts: int | None
+    data: object
+
+
+@dataclass(frozen=True)
+class Other:
+    """A well-formed frame that answers nothing we asked (pushes, unknown ops): logged, not fatal."""
+
+    op: str | None
+
+
+Event = Ping | Notice | Answer | Other
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    """One per-order line of a cancel answer, with both ID spellings folded into one."""
+
+    order_id: str | None
+    client_order_id: str | None
+    code: int | None
+    message: str
+
+
+def _dumps(obj: object) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def auth_frame(credentials: Credentials, host: str, path: str, timestamp: str, cid: str) -> SignedAuth:
+    """Sign and build `op: auth`; `cid` is sent (unsigned) because this socket answers by cid alone."""
+    params = signed_params(credentials.access_key, timestamp)
+    signature = sign(credentials.secret_key, host, path, params)
+    frame = {"op": "auth", "type": "api", "cid": cid, **params, "Signature": signature}
+    return SignedAuth(_dumps(frame), signature, timestamp)
+
+
+def cancel_frame(cid: str, contract_code: str, kind: IdKind, ids: tuple[str, ...]) -> str:
+    """One `cancel_batch_orders` request carrying a single kind of ID, as decimal strings."""
+    return _dumps(
+        {
+            "op": "cancel_batch_orders",
+            "cid": cid,
+            "data": {"contract_code": contract_code, kind.value: list(ids)},
+        }
+    )
+
+
+def pong_frame(ping: Ping) -> str:
+    """Echo the ping's `ts` exactly as it came (a string stays a string)."""
+    if ping.market:
+        return _dumps({"pong": ping.ts})
+    return _dumps({"op": "pong", "ts": ping.ts})
+
+
+def inflate(raw: bytes) -> bytes:
+    """Gunzip with a hard cap so a tiny frame cannot inflate into hundreds of megabytes."""
+    decompressor = zlib.decompressobj(_GZIP_WBITS)
+    try:
+        out = decompressor.decompress(raw, MAX_FRAME_BYTES + 1)
+    except zlib.error as exc:
+        raise FrameError(f"binary frame is not gzip ({exc})") from None
+    if len(out) > MAX_FRAME_BYTES or decompressor.unconsumed_tail:
+        raise FrameError(f"frame inflates beyond {MAX_FRAME_BYTES} bytes")
+    return out
+
+
+def decode(raw: bytes | str) -> dict[str, object]:
+    """Bytes or text off the socket -> a JSON object, or FrameError naming what was wrong."""
+    if isinstance(raw, bytes):
+        raw = inflate(raw) if raw[:2] == b"\x1f\x8b" else raw
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise FrameError("binary frame is neither gzip nor UTF-8 JSON") from None
+    else:
+        text = raw
+    if len(text) > MAX_FRAME_BYTES:
+        raise FrameError(f"frame larger than {MAX_FRAME_BYTES} bytes")
+    try:
+        message = json.loads(text)
+    except (ValueError, RecursionError):
+        raise FrameError("frame is not valid JSON") from None
+    if not isinstance(message, dict):
+        raise FrameError(f"frame is JSON {type(message).__name__}, not an object")
+    return message
+
+
+def as_code(value: object) -> int | None:
+    """Codes arrive as numbers or strings; anything else is no code at all."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
+
+
+def as_id(value: object) -> str | None:
+    """IDs arrive as numbers or strings; a float cannot be trusted to be exact, so it is no ID."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return value.strip()
+    return None
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _first(message: Mapping[str, object], *keys: str) -> object:
+    for key in keys:
+        if message.get(key) is not None:
+            return message[key]
+    return None
+
+
+def classify(message: Mapping[str, object]) -> Event:
+    """Sort a decoded frame into the few things the engine reacts to."""
+    op = message.get("op")
+    if op == "ping" or (op is None and "ping" in message):
+        market = op is None
+        return Ping(message.get("ping") if market else message.get("ts"), market)
+    code = as_code(_first(message, "err-code", "err_code", "code"))
+    text = _text(_first(message, "err-msg", "err_msg", "message", "msg"))
+    if op in ("close", "error"):
+        return Notice(str(op), code, text)
+    cid = message.get("cid")
+    if isinstance(cid, (str, int)) and not isinstance(cid, bool):
+        failed = message.get("status") == "error" or (code is not None and code not in (0, 200))
+        ok = not failed and (code is not None or message.get("status") == "ok")
+        ts = message.get("ts")
+        return Answer(
+            str(cid),
+            ok,
+            code,
+            text,
+            ts if isinstance(ts, int) else as_code(ts),
+            message.get("data"),
+        )
+    return Other(op if isinstance(op, str) else None)
+
+
+def cancel_items(data: object) -> tuple[AnswerItem, ...] | None:
+    """Per-order results of a cancel answer in either spelling; None when `data` is not a list."""
+    if not isinstance(data, list):
+        return None
+    items = []
+    for entry in data:
+        if not isinstance(entry, dict):
+            continue
+        items.append(
+            AnswerItem(
+                order_id=as_id(_first(entry, "orderId", "order_id", "order_id_str")),
+                client_order_id=as_id(_first(entry, "clientOrderId", "client_order_id")),
+                code=as_code(_first(entry, "code", "err-code", "err_code", "err_code")),
+                message=_text(_first(entry, "message", "err-msg", "err_msg", "msg")),
+            )
+        )
+    return tuple(items)

@@ -1,0 +1,53 @@
+"""The request budget (72 per 3 s per account at HTX) and back-off with jitter."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+WINDOW: Final = 3.0
+"""HTX counts trade requests in a 3-second window."""
+
+MARGIN: Final = 0.25
+"""Added to the window on our own clock so that up to this much network jitter cannot bunch two
+of our windows into one of the exchange's."""
+
+
+class Pacer:
+    """A sliding window over our own send times: the (N+1)th request waits until the 1st is
+    WINDOW + MARGIN old, so no exchange window can ever see more than N of ours."""
+
+    def __init__(self, max_rate: int, window: float = WINDOW + MARGIN) -> None:
+        self._max_rate = max_rate
+        self._window = window
+        self._sent: deque[float] = deque()
+
+    def delay(self, now: float) -> float:
+        """Seconds until one more request may be written (0.0 means now)."""
+        while self._sent and now - self._sent[0] >= self._window:
+            self._sent.popleft()
+        if len(self._sent) < self._max_rate:
+            return 0.0
+        return self._sent[0] + self._window - now
+
+    def record(self, now: float) -> None:
+        """Count a request as written; resends count too, as they do at the exchange."""
+        self._sent.append(now)
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Exponential back-off with jitter; a rate-limit answer starts longer, since the exchange's
+    window must roll on before a resend can succeed."""
+
+    base: float = 0.2
+    rate_limited_base: float = 1.0
+    cap: float = 5.0
+
+    def delay(self, retry: int, rate_limited: bool, rng: Callable[[], float]) -> float:
+        """Half fixed, half random ("equal jitter"): never zero, never in lock-step with others."""
+        start = self.rate_limited_base if rate_limited else self.base
+        ceiling = min(self.cap, start * 2 ** max(retry - 1, 0))
+        return float(ceiling / 2 + rng() * ceiling / 2)
