@@ -1,0 +1,389 @@
+"""The two commands: gather options, call the core once, render the report, map it to an exit code."""
+
+from __future__ import annotations
+
+import enum
+import getpass
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import replace
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Annotated, Any, Final
+
+import typer
+
+from htx_cancel import render
+from htx_cancel.config import CredentialOptions, Resolved, check_url, resolve
+from htx_cancel.engine import Event, World, plan, redacted_plan_frames, run_cancel
+from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
+from htx_cancel.inputs import parse_inputs
+from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report, RunSettings
+from htx_cancel.redaction import Redactor
+
+PROG: Final = "htx-cancel"
+SIM_PLACEHOLDER_URL: Final = "ws://127.0.0.1/linear-swap-trade"
+
+EPILOG: Final = """\b
+Examples:
+  htx-cancel BTC-USDT -o 1329854623927160832,1329854624082350080
+  htx-cancel ETH-USDT -c 7001 -c 7002 --timeout 5
+  htx-cancel BTC-USDT -f open-orders.json --json | jq -r '.results[] | select(.state != "cancelled")'
+  htx-cancel BTC-USDT -o 101,201,301,404 --simulate
+  crontab line (quiet, audited, alerts on any non-zero exit):
+    */5 * * * * htx-cancel BTC-USDT -f /etc/htx/stale-ids.txt --quiet
+      --log-file /var/log/htx-cancel.jsonl || logger -t htx-cancel "exit $?"
+
+\b
+Exit codes:
+  0    every ID cancelled, already cancelled or cancelling
+  1    at least one ID not_found, filled or rejected, none unknown
+  2    usage or input error; nothing was sent
+  3    credentials missing, unreadable or refused; auth rejected before any cancel was sent
+  4    at least one ID unknown (network, TLS, timeout, protocol error): check before acting
+  130  interrupted (Ctrl-C); the report of what is known so far is printed
+
+\b
+Environment:
+  HTX_ACCESS_KEY, HTX_SECRET_KEY   API key pair (the secret is never taken as an option)
+  HTX_WS_URL                       trade socket URL
+  HTX_PROFILE                      profile of the config file to use
+  HTX_CANCEL_CONFIG                config file (default $XDG_CONFIG_HOME/htx-cancel/config.toml)
+  SSL_CERT_FILE                    extra trusted CA certificates
+  NO_COLOR                         plain table even on a terminal
+"""
+
+
+class OutputFormat(str, enum.Enum):
+    """Result formats on stdout."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+app = typer.Typer(
+    add_completion=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+sim_app = typer.Typer(
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def package_version() -> str:
+    """From the installed metadata, so the wheel and --version can never disagree."""
+    try:
+        return version("htx-cancel")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        print(f"{PROG} {package_version()}")
+        raise typer.Exit(0)
+
+
+def stdin_is_tty() -> bool:
+    """The TTY probes are small functions so tests (and cron) meet the same rules as a terminal."""
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def stderr_is_tty() -> bool:
+    return sys.stderr.isatty()
+
+
+def _prompt_secret() -> str:
+    return getpass.getpass("HTX secret key (hidden): ", stream=sys.stderr)
+
+
+def _error(message: str, code: int, json_out: bool) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    if json_out:
+        sys.stdout.write(render.error_json(code, message))
+
+
+@contextmanager
+def _sinks(
+    verbose: bool, log_file: Path | None, progress: bool, quiet: bool, redactor: Redactor
+) -> Iterator[tuple[Callable[[Event], None], bool]]:
+    """Wire run events to stderr lines, the audit log and the progress display; the log file is
+    flushed line by line so an interrupted run still leaves its trail."""
+    with ExitStack() as stack:
+        log: IO[str] | None = None
+        if log_file is not None:
+            try:
+                log = stack.enter_context(log_file.open("a", encoding="utf-8"))
+            except OSError as exc:
+                raise UsageError(f"--log-file: cannot open '{log_file}': {exc.strerror}") from None
+        display = render.ProgressDisplay(sys.stderr) if progress else None
+        if display is not None:
+            stack.callback(display.close)
+
+        def on_event(event: Event) -> None:
+            if isinstance(event, ProgressEvent):
+                if display is not None:
+                    display.update(event)
+                return
+            if log is not None:
+                log.write(render.audit_line(event) + "\n")
+                log.flush()
+            if isinstance(event, FrameEvent):
+                if verbose:
+                    print(render.frame_line(event), file=sys.stderr)
+            elif not quiet:
+                print(f"{PROG}: {redactor(event.text)}", file=sys.stderr)
+
+        yield on_event, verbose or log is not None
+
+
+def _render(report: Report, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.table:
+        no_color = bool(os.environ.get("NO_COLOR"))
+        render.render_table(report, sys.stdout, no_color)
+        return
+    text = {
+        OutputFormat.json: render.render_json,
+        OutputFormat.jsonl: render.render_jsonl,
+        OutputFormat.csv: render.render_csv,
+    }[fmt](report)
+    sys.stdout.write(text)
+
+
+@app.command(
+    help="Cancel HTX USDT-margined orders over the trade WebSocket and report, order by order, "
+    "what happened. IDs come from -o/-c, files (-f) or standard input.",
+    epilog=EPILOG,
+)
+def cancel(
+    contract_code: Annotated[
+        str, typer.Argument(help="Contract, e.g. BTC-USDT or BTC-USDT-250627 (case-insensitive).")
+    ],
+    order_id: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-o", "--order-id", help="Order ID(s); repeatable, commas or spaces split.", show_default=False
+        ),
+    ] = None,
+    client_order_id: Annotated[
+        list[str] | None,
+        typer.Option("-c", "--client-order-id", help="Client order ID(s); repeatable.", show_default=False),
+    ] = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option(
+            "-f",
+            "--file",
+            help="File of IDs (text, CSV, JSON, JSON lines); '-' is stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    client_ids: Annotated[
+        bool, typer.Option("--client-ids", help="Bare IDs in files are client order IDs.")
+    ] = False,
+    max_orders: Annotated[
+        int | None, typer.Option("--max-orders", min=1, help="Refuse (exit 2) more than N distinct IDs.")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print the signed frames (redacted); touch no network.")
+    ] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
+    output: Annotated[
+        OutputFormat, typer.Option("--output", help="Result format on stdout.")
+    ] = OutputFormat.table,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Append every frame, timestamped, as JSON lines.")
+    ] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="No result table; the exit code tells.")
+    ] = False,
+    verbose: Annotated[
+        bool, typer.Option("-v", "--verbose", help="Frames sent and received on stderr.")
+    ] = False,
+    url: Annotated[
+        str | None,
+        typer.Option("--url", help="Trade socket URL [default: wss://api.hbdm.com/linear-swap-trade]."),
+    ] = None,
+    aws: Annotated[bool, typer.Option("--aws", help="Use wss://api.hbdm.vn/linear-swap-trade.")] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.05, max=300, help="Longest single wait, in seconds.")
+    ] = 10.0,
+    ca_bundle: Annotated[
+        Path | None, typer.Option("--ca-bundle", help="Also trust the CA certificates in this PEM file.")
+    ] = None,
+    max_rate: Annotated[
+        int, typer.Option("--max-rate", min=1, max=72, help="Most cancel requests in any 3 s window.")
+    ] = 60,
+    retries: Annotated[
+        int, typer.Option("--retries", min=0, max=10, help="Resends of an unresolved batch.")
+    ] = 3,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=25, help="IDs per request.")] = 10,
+    access_key: Annotated[str | None, typer.Option("--access-key", help="API access key.")] = None,
+    secret_key_file: Annotated[
+        str | None,
+        typer.Option("--secret-key-file", help="File whose first line is the secret key (chmod 600)."),
+    ] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="Config file profile.")] = None,
+    simulate: Annotated[
+        bool, typer.Option("--simulate", help="Run against the built-in simulator (demo book).")
+    ] = False,
+    show_version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    fmt = OutputFormat.json if json_out else output
+    json_errors = fmt in (OutputFormat.json, OutputFormat.jsonl)
+    redactor = Redactor()
+    try:
+        if json_out and output not in (OutputFormat.table, OutputFormat.json):
+            raise UsageError(f"--json and --output {output.value} ask for different formats")
+        request = parse_inputs(
+            contract_code,
+            order_id or (),
+            client_order_id or (),
+            file or (),
+            client_ids=client_ids,
+            max_orders=max_orders,
+            stdin=sys.stdin,
+            stdin_is_tty=stdin_is_tty(),
+        )
+        if request.duplicates_dropped:
+            print(f"{PROG}: warning: {request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr)
+        if url is not None:
+            check_url(url, "--url")
+        if simulate:
+            simulator = _load_simulator()
+            resolved = Resolved(
+                Credentials(simulator.DEMO_ACCESS_KEY, simulator.DEMO_SECRET_KEY), SIM_PLACEHOLDER_URL
+            )
+        else:
+            interactive = stdin_is_tty() and stderr_is_tty()
+            options = CredentialOptions(access_key, secret_key_file, profile, url, aws)
+            resolved = resolve(options, os.environ, _prompt_secret if interactive else None)
+        creds = resolved.credentials
+        redactor = Redactor((creds.secret_key,), creds.access_key)
+        settings = RunSettings(
+            url=resolved.url,
+            timeout=timeout,
+            retries=retries,
+            batch_size=batch_size,
+            max_rate=max_rate,
+            ca_bundle=str(ca_bundle) if ca_bundle else None,
+        )
+        if dry_run:
+            prepared = plan(request, creds, settings, datetime.now(timezone.utc))
+            sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(prepared, redactor))
+            raise typer.Exit(ExitCode.OK)
+        progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
+        with _sinks(verbose, log_file, progress, quiet, redactor) as (on_event, wants_frames):
+            world = World(on_event=on_event, wants_frames=wants_frames)
+            if simulate:
+                report = _run_simulated(request, creds, settings, world, redactor)
+            else:
+                report = run_cancel(request, creds, settings, world=world, redactor=redactor)
+    except HtxCancelError as exc:
+        _error(redactor(str(exc)), exc.exit_code, json_errors)
+        raise typer.Exit(exc.exit_code) from None
+    if not quiet:
+        _render(report, fmt)
+    raise typer.Exit(exit_code_for(report))
+
+
+def _load_simulator() -> Any:
+    """The simulator lives behind the `sim` extra; without it, say how to get it (exit 2)."""
+    try:
+        from htx_cancel import simulator
+    except ImportError:
+        raise UsageError("the simulator needs the 'sim' extra: pip install 'htx-cancel[sim]'") from None
+    return simulator
+
+
+def _run_simulated(
+    request: Any, creds: Credentials, settings: RunSettings, world: World, redactor: Redactor
+) -> Report:
+    simulator = _load_simulator()
+    with simulator.Simulator(simulator.demo_book()) as sim:
+        settings = replace(settings, url=sim.url)
+        print(f"{PROG}: SIMULATED: cancelling against the built-in simulator at {sim.url}", file=sys.stderr)
+        report: Report = run_cancel(request, creds, settings, simulated=True, world=world, redactor=redactor)
+    return report
+
+
+@sim_app.command(help="Serve the HTX-compatible simulator on loopback until interrupted.")
+def serve_simulator(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
+    latency: Annotated[float, typer.Option("--latency", min=0, help="Added one-way latency, seconds.")] = 0.0,
+) -> None:
+    try:
+        simulator = _load_simulator()
+    except HtxCancelError as exc:
+        _error(str(exc), exc.exit_code, False)
+        raise typer.Exit(exc.exit_code) from None
+    import asyncio
+
+    def ready(sim_url: str) -> None:
+        print(f"htx-cancel-sim: SIMULATED HTX trade socket at {sim_url}")
+        print(f"  export HTX_WS_URL={sim_url}")
+        print(f"  export HTX_ACCESS_KEY={simulator.DEMO_ACCESS_KEY}")
+        print(f"  export HTX_SECRET_KEY={simulator.DEMO_SECRET_KEY}   # demo key, not a secret")
+        print(
+            "  demo book: open 101-110 (client 5101-5110), cancelled 201-202, filled 301-302; others unknown"
+        )
+        print("Ctrl-C stops it.", flush=True)
+
+    faults = simulator.Faults(latency=latency)
+    try:
+        asyncio.run(simulator.serve(host, port, faults, ready))
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    except OSError as exc:
+        _error(f"cannot listen on {host}:{port}: {exc.strerror}", ExitCode.USAGE, False)
+        raise typer.Exit(ExitCode.USAGE) from None
+
+
+def _wants_json(args: list[str]) -> bool:
+    for i, arg in enumerate(args):
+        if arg == "--json" or arg in ("--output=json", "--output=jsonl"):
+            return True
+        if arg == "--output" and args[i + 1 : i + 2] in (["json"], ["jsonl"]):
+            return True
+    return False
+
+
+def _invoke(typer_app: typer.Typer, prog: str, args: list[str]) -> int:
+    """Run a Typer app and turn its parse errors into one line (plus JSON when asked for)."""
+    try:
+        outcome = typer_app(args=args, prog_name=prog, standalone_mode=False)
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    except Exception as exc:
+        format_message = getattr(exc, "format_message", None)
+        code = getattr(exc, "exit_code", None)
+        if format_message is None or not isinstance(code, int):
+            raise
+        message = " ".join(str(format_message()).split())
+        _error(message, code, _wants_json(args) and code == ExitCode.USAGE)
+        return code
+    return outcome if isinstance(outcome, int) else 0
+
+
+def run() -> None:
+    """Console script `htx-cancel`."""
+    sys.exit(_invoke(app, PROG, sys.argv[1:]))
+
+
+def run_sim() -> None:
+    """Console script `htx-cancel-sim`."""
+    sys.exit(_invoke(sim_app, "htx-cancel-sim", sys.argv[1:]))
