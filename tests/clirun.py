@@ -33,9 +33,7 @@ class Result:
 
     def states(self) -> dict[str, str]:
         """order ID (or client ID when the order ID is unknown) -> state, from --json output."""
-        return {
-            r["order_id"] or r["client_order_id"]: r["state"] for r in self.json()["results"]
-        }
+        return {r["order_id"] or r["client_order_id"]: r["state"] for r in self.json()["results"]}
 
 
 def base_env(url: str | None = None, **extra: str) -> dict[str, str]:

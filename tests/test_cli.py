@@ -172,9 +172,14 @@ def test_verbose_logs_frames_redacted(sim_factory: SimFactory, tmp_path: Path) -
 
 def test_bad_input_exits_2_before_any_connection(sim_factory: SimFactory) -> None:
     sim = sim_factory(credentials=CREDENTIALS)
-    for args in (["BTC-USDT", "-o", "12a"], ["BTC_USDT", "-o", "1"], ["BTC-USDT", "-o", "0"],
-                 ["BTC-USDT", "-f", "/nonexistent/ids.txt"], ["BTC-USDT", "--batch-size", "30", "-o", "1"],
-                 ["BTC-USDT"]):
+    for args in (
+        ["BTC-USDT", "-o", "12a"],
+        ["BTC_USDT", "-o", "1"],
+        ["BTC-USDT", "-o", "0"],
+        ["BTC-USDT", "-f", "/nonexistent/ids.txt"],
+        ["BTC-USDT", "--batch-size", "30", "-o", "1"],
+        ["BTC-USDT"],
+    ):
         result = run_cli(args, sim)
         assert result.code == 2, args
         assert result.out == ""

@@ -1,0 +1,512 @@
+"""The simulator seen from a raw client: real loopback socket, real gzip, real signatures.
+
+These tests pin what the simulator puts on the wire, because the engine's tests trust it to
+behave like HTX; websocket-client is used directly so no htx-cancel transport code is involved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import ssl
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+import websocket
+
+from htx_cancel.frames import auth_frame
+from htx_cancel.models import Credentials
+from htx_cancel.signing import timestamp_for
+from htx_cancel.simulator import (
+    DEMO_ACCESS_KEY,
+    DEMO_SECRET_KEY,
+    WS_PATH,
+    Faults,
+    SimOrder,
+    Simulator,
+    demo_book,
+    serve,
+)
+
+SimFactory = Callable[..., Simulator]
+DEMO = Credentials(DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+# ------------------------------------------------------------------------------ client helpers
+
+
+def connect(sim: Simulator, timeout: float = 3.0) -> websocket.WebSocket:
+    return websocket.create_connection(sim.url, timeout=timeout)
+
+
+def recv_frame(ws: websocket.WebSocket) -> tuple[int, bytes]:
+    opcode, data = ws.recv_data()
+    return opcode, data if isinstance(data, bytes) else data.encode()
+
+
+def recv(ws: websocket.WebSocket, *, answer_pings: bool = True) -> dict[str, Any]:
+    """The next gzip JSON frame that is not a server ping (pings are answered on the way)."""
+    while True:
+        opcode, data = recv_frame(ws)
+        assert opcode == websocket.ABNF.OPCODE_BINARY
+        assert data[:2] == GZIP_MAGIC
+        message = json.loads(gzip.decompress(data))
+        assert isinstance(message, dict)
+        if answer_pings and message.get("op") == "ping":
+            ws.send(json.dumps({"op": "pong", "ts": message["ts"]}))
+            continue
+        if answer_pings and "ping" in message and "op" not in message:
+            ws.send(json.dumps({"pong": message["ping"]}))
+            continue
+        return message
+
+
+def auth(
+    ws: websocket.WebSocket,
+    *,
+    credentials: Credentials = DEMO,
+    moment: datetime | None = None,
+    host: str = "127.0.0.1",
+    path: str = WS_PATH,
+    cid: str = "auth-1",
+) -> dict[str, Any]:
+    timestamp = timestamp_for(moment or datetime.now(timezone.utc))
+    ws.send(auth_frame(credentials, host, path, timestamp, cid).text)
+    return recv(ws)
+
+
+def send_cancel(
+    ws: websocket.WebSocket,
+    cid: str,
+    order_ids: list[str] | None = None,
+    client_ids: list[str] | None = None,
+    contract: str = "BTC-USDT",
+) -> None:
+    data: dict[str, Any] = {"contract_code": contract}
+    if order_ids is not None:
+        data["order_id"] = order_ids
+    if client_ids is not None:
+        data["client_order_id"] = client_ids
+    ws.send(json.dumps({"op": "cancel_batch_orders", "cid": cid, "data": data}))
+
+
+def cancel(ws: websocket.WebSocket, cid: str, **kw: Any) -> dict[str, Any]:
+    send_cancel(ws, cid, **kw)
+    return recv(ws)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.005)
+
+
+def codes(answer: dict[str, Any]) -> dict[str, int]:
+    return {item["orderId"] or item["clientOrderId"]: item["code"] for item in answer["data"]}
+
+
+@pytest.fixture
+def quiet(sim_factory: SimFactory) -> SimFactory:
+    """Simulators without server pings unless a test asks, so silence tests see only silence."""
+
+    def make(orders: list[SimOrder] | None = None, **faults: Any) -> Simulator:
+        faults.setdefault("ping_interval", 0)
+        return sim_factory(orders, Faults(**faults))
+
+    return make
+
+
+# ------------------------------------------------------------------------------ book and auth
+
+
+def test_demo_book_shows_every_state() -> None:
+    book = {order.order_id: order for order in demo_book()}
+    assert [book[str(n)].status for n in range(101, 111)] == ["open"] * 10
+    assert book["105"].client_order_id == "5105"
+    assert (book["201"].status, book["202"].status) == ("cancelled", "cancelled")
+    assert (book["301"].status, book["301"].client_order_id) == ("filled", "5301")
+    assert "404" not in book
+    assert len(DEMO_ACCESS_KEY) >= 12
+
+
+def test_auth_cid_form(sim: Simulator) -> None:
+    with_ws = connect(sim)
+    answer = auth(with_ws, cid="a-7")
+    assert answer["code"] == 200 and answer["message"] == "Success" and answer["cid"] == "a-7"
+    assert isinstance(answer["ts"], int) and abs(answer["ts"] / 1000 - time.time()) < 5
+    assert "op" not in answer
+    with_ws.close()
+
+
+def test_auth_op_form(quiet: SimFactory) -> None:
+    ws = connect(quiet(auth_form="op"))
+    answer = auth(ws, cid="a-8")
+    assert answer["op"] == "auth" and answer["err-code"] == 0 and answer["cid"] == "a-8"
+    assert answer["data"] == {"user-id": "12345678"}
+    ws.close()
+
+
+def test_bad_signature_is_refused_and_nothing_is_applied(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = connect(sim)
+    answer = auth(ws, credentials=Credentials(DEMO_ACCESS_KEY, "wrong-secret"))
+    assert answer["code"] == 2003 and answer["message"] == "Authentication failed."
+    refused = cancel(ws, "c-1", order_ids=["101"])
+    assert (refused["code"], refused["cid"]) == (2002, "c-1")
+    assert sim.order("101").status == "open"
+    assert sim.cancels[0].code == 2002 and not sim.cancels[0].applied
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("skew", "offset", "host", "key"),
+    [
+        (0.0, -360, "127.0.0.1", DEMO_ACCESS_KEY),  # stale timestamp
+        (600.0, 0, "127.0.0.1", DEMO_ACCESS_KEY),  # the exchange's clock is 10 min ahead
+        (0.0, 0, "api.hbdm.com", DEMO_ACCESS_KEY),  # signed for another host
+        (0.0, 0, "127.0.0.1", "unknown-access-key"),
+    ],
+)
+def test_auth_refusals(quiet: SimFactory, skew: float, offset: int, host: str, key: str) -> None:
+    ws = connect(quiet(clock_skew=skew))
+    moment = datetime.now(timezone.utc) + timedelta(seconds=offset)
+    answer = auth(ws, credentials=Credentials(key, DEMO_SECRET_KEY), moment=moment, host=host)
+    assert answer["code"] == 2003
+    if skew:
+        assert answer["ts"] / 1000 - time.time() > 500  # the skew shows in the server's ts
+    ws.close()
+
+
+def test_auth_error_fault_in_op_form(quiet: SimFactory) -> None:
+    ws = connect(quiet(auth_form="op", auth_error=2001))
+    answer = auth(ws)
+    assert answer["err-code"] == 2001 and answer["err-msg"] == "Invalid authentication."
+    ws.close()
+
+
+def test_silent_auth(quiet: SimFactory) -> None:
+    ws = connect(quiet(silent_auth=True), timeout=0.3)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        auth(ws)
+    ws.close()
+
+
+def test_wrong_path_is_refused_at_connect(quiet: SimFactory) -> None:
+    sim = quiet()
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(sim.url.replace(WS_PATH, "/ws"), timeout=3)
+
+
+def test_tls(sim_factory: SimFactory) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    sim = sim_factory(faults=Faults(ping_interval=0), ssl_context=server_context)
+    assert sim.url.startswith("wss://localhost:")
+    with ca.cert_pem.tempfile() as ca_file:
+        ws = websocket.create_connection(sim.url, timeout=3, sslopt={"ca_certs": ca_file})
+    assert auth(ws, host="localhost")["code"] == 200
+    ws.close()
+
+
+# ------------------------------------------------------------------------------ cancelling
+
+
+def test_cancel_states_by_order_id(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = connect(sim)
+    auth(ws)
+    answer = cancel(ws, "c-1", order_ids=["101", "201", "404", "301"])
+    assert (answer["code"], answer["message"], answer["cid"]) == (200, "Success", "c-1")
+    assert codes(answer) == {"101": 200, "201": 1071, "404": 1061, "301": 1063}
+    first = answer["data"][0]
+    assert first == {"orderId": "101", "clientOrderId": "5101", "code": 200, "message": "Success"}
+    assert sim.order("101").status == "cancelled"
+    assert codes(cancel(ws, "c-2", order_ids=["101"])) == {"101": 1071}
+    record = sim.cancels[0]
+    assert record.order_ids == ("101", "201", "404", "301") and record.contract_code == "BTC-USDT"
+    assert record.code == 200 and record.answered_at is not None and record.applied
+    ws.close()
+
+
+def test_cancel_by_client_id_carries_both_ids(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = connect(sim)
+    auth(ws)
+    answer = cancel(ws, "c-1", client_ids=["5102", "5202", "9999"])
+    found, repeated, missing = answer["data"]
+    assert (found["orderId"], found["clientOrderId"], found["code"]) == ("102", "5102", 200)
+    assert repeated["code"] == 1071
+    assert (missing["orderId"], missing["clientOrderId"], missing["code"]) == (None, "9999", 1061)
+    assert sim.order("102").status == "cancelled"
+    both = cancel(ws, "c-2", order_ids=["103"], client_ids=["5104"])
+    assert codes(both) == {"103": 200, "104": 200}
+    ws.close()
+
+
+def test_snake_spelling_numbers_and_string_codes(quiet: SimFactory) -> None:
+    ws = connect(quiet(spelling="snake", numbers=True, string_codes=True))
+    auth(ws)
+    answer = cancel(ws, "c-1", order_ids=["101"])
+    assert answer["code"] == "200"
+    assert answer["data"] == [{"order_id": 101, "client_order_id": 5101, "code": "200", "message": "Success"}]
+    ws.close()
+
+
+def test_bad_input_is_1030(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = connect(sim)
+    auth(ws)
+    assert cancel(ws, "c-1", order_ids=[])["code"] == 1030
+    assert cancel(ws, "c-2", order_ids=["101"], contract="btc-usdt")["code"] == 1030
+    ws.send(json.dumps({"op": "cancel_batch_orders", "cid": "c-3", "data": {"order_id": ["101"]}}))
+    assert recv(ws)["code"] == 1030
+    assert sim.order("101").status == "open"
+    ws.close()
+
+
+def test_too_many_ids_is_1052_and_nothing_applied(quiet: SimFactory) -> None:
+    sim = quiet(max_ids=3)
+    ws = connect(sim)
+    auth(ws)
+    answer = cancel(ws, "c-1", order_ids=["101", "102"], client_ids=["5103", "5104"])
+    assert answer["code"] == 1052 and "data" not in answer
+    assert sim.order("101").status == "open"
+    assert cancel(ws, "c-2", order_ids=["101", "102", "103"])["code"] == 200
+    ws.close()
+
+
+def test_rate_limit_counts_arrivals_per_account(quiet: SimFactory) -> None:
+    sim = quiet(rate_limit=3, rate_window=1.0, request_errors=[1004])
+    first, second = connect(sim), connect(sim)
+    auth(first)
+    auth(second)
+    assert cancel(first, "c-1", order_ids=["101"])["code"] == 1004  # rejected, still counted
+    assert cancel(second, "c-2", order_ids=["102"])["code"] == 200  # same account, other socket
+    assert cancel(first, "c-3", order_ids=["103"])["code"] == 200
+    limited = cancel(second, "c-4", order_ids=["104"])
+    assert (limited["code"], limited["cid"]) == (1032, "c-4")
+    assert limited["message"] == "Maximum number of access attempts exceeded."
+    assert sim.order("104").status == "open" and sim.rate_limited == 1
+    first.close()
+    second.close()
+
+
+def test_request_errors_are_answered_whole_and_not_applied(quiet: SimFactory) -> None:
+    sim = quiet(request_errors=[1004, 1030])
+    ws = connect(sim)
+    auth(ws)
+    busy = cancel(ws, "c-1", order_ids=["101"])
+    assert (busy["code"], busy["message"], busy["cid"]) == (
+        1004,
+        "System busy. Please try again later.",
+        "c-1",
+    )
+    assert cancel(ws, "c-2", order_ids=["101"])["code"] == 1030
+    assert sim.order("101").status == "open"
+    assert codes(cancel(ws, "c-3", order_ids=["101"])) == {"101": 200}
+    ws.close()
+
+
+# ------------------------------------------------------------------------------ timing and faults
+
+
+def test_latency_pipelines_without_reordering(quiet: SimFactory) -> None:
+    latency = 0.1
+    sim = quiet(latency=latency)
+    ws = connect(sim)
+    auth(ws)
+    sent = time.monotonic()
+    send_cancel(ws, "c-1", order_ids=["101"])
+    send_cancel(ws, "c-2", order_ids=["102"])
+    assert [recv(ws)["cid"], recv(ws)["cid"]] == ["c-1", "c-2"]
+    assert time.monotonic() - sent >= 2 * latency
+    one, two = sim.cancels
+    assert one.answered_at is not None and two.answered_at is not None
+    assert two.t < one.answered_at  # request 2 reached the server while answer 1 was delayed
+    assert one.answered_at - one.t >= 2 * latency - 0.01
+    ws.close()
+
+
+def test_drop_after_cancel_closes_without_answer_once(quiet: SimFactory) -> None:
+    sim = quiet(drop_after_cancel=2)
+    ws = connect(sim)
+    auth(ws)
+    assert cancel(ws, "c-1", order_ids=["101"])["code"] == 200
+    send_cancel(ws, "c-2", order_ids=["102"])
+    with pytest.raises(websocket.WebSocketConnectionClosedException):
+        recv(ws)
+    ws.close()
+    assert sim.order("102").status == "cancelled"
+    dropped = sim.cancels[1]
+    assert (dropped.code, dropped.answered_at, dropped.fault) == (0, None, "drop")
+    again = connect(sim)
+    auth(again)
+    assert codes(cancel(again, "c-3", order_ids=["102", "103"])) == {"102": 1071, "103": 200}
+    assert sim.connections == 2
+    again.close()
+
+
+def test_silent_applies_nothing_and_answers_nothing(quiet: SimFactory) -> None:
+    sim = quiet(silent=True)
+    ws = connect(sim, timeout=0.3)
+    assert auth(ws)["code"] == 200
+    send_cancel(ws, "c-1", order_ids=["101"])
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        recv(ws)
+    assert sim.order("101").status == "open" and sim.cancels[0].fault == "silent"
+    ws.close()
+
+
+def test_omit_id_once(quiet: SimFactory) -> None:
+    sim = quiet(omit_id_once=True)
+    ws = connect(sim)
+    auth(ws)
+    assert codes(cancel(ws, "c-1", order_ids=["101", "102"])) == {"101": 200}
+    assert sim.order("102").status == "cancelled"
+    assert codes(cancel(ws, "c-2", order_ids=["103", "104"])) == {"103": 200, "104": 200}
+    ws.close()
+
+
+def _hostile(quiet: SimFactory, kind: str) -> tuple[Simulator, websocket.WebSocket, int, bytes]:
+    sim = quiet(hostile=[kind])
+    ws = connect(sim)
+    auth(ws)
+    send_cancel(ws, "c-1", order_ids=["101"])
+    opcode, data = recv_frame(ws)
+    assert sim.order("101").status == "cancelled"  # applied, whatever came back instead
+    return sim, ws, opcode, data
+
+
+@pytest.mark.parametrize("kind", ["garbage", "invalid_json", "shape"])
+def test_hostile_malformed_frames(quiet: SimFactory, kind: str) -> None:
+    _, ws, opcode, data = _hostile(quiet, kind)
+    assert opcode == websocket.ABNF.OPCODE_BINARY
+    if kind == "garbage":
+        assert data[:2] != GZIP_MAGIC
+        with pytest.raises(UnicodeDecodeError):
+            data.decode()
+    elif kind == "invalid_json":
+        assert gzip.decompress(data) == b'{"cid": '
+    else:
+        assert json.loads(gzip.decompress(data)) == [1, 2, 3]
+    # The connection survives and the next request is answered normally.
+    assert codes(cancel(ws, "c-2", order_ids=["102"])) == {"102": 200}
+    ws.close()
+
+
+def test_hostile_bomb_is_small_on_the_wire_and_huge_inflated(quiet: SimFactory) -> None:
+    _, ws, opcode, data = _hostile(quiet, "bomb")
+    assert opcode == websocket.ABNF.OPCODE_BINARY
+    assert data[:2] == GZIP_MAGIC and len(data) < 1 << 20
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    head = inflater.decompress(data, 4 << 20)
+    assert len(head) == 4 << 20 and inflater.unconsumed_tail  # more than 4 MiB still to come
+    ws.close()
+
+
+def test_hostile_close_sends_op_close_then_disconnects(quiet: SimFactory) -> None:
+    _, ws, _, data = _hostile(quiet, "close")
+    assert json.loads(gzip.decompress(data))["op"] == "close"
+    opcode, _ = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    ws.close()
+
+
+def test_hostile_error_keeps_the_connection(quiet: SimFactory) -> None:
+    sim, ws, _, data = _hostile(quiet, "error")
+    notice = json.loads(gzip.decompress(data))
+    assert notice["op"] == "error" and isinstance(notice["ts"], int)
+    assert codes(cancel(ws, "c-2", order_ids=["102"])) == {"102": 200}
+    assert sim.cancels[0].fault == "hostile:error" and sim.cancels[0].code == 0
+    ws.close()
+
+
+# ------------------------------------------------------------------------------ heartbeat and garbage
+
+
+def test_server_pings_and_pongs_are_matched(sim: Simulator) -> None:
+    ws = connect(sim)
+    ping = recv(ws, answer_pings=False)
+    assert ping["op"] == "ping" and isinstance(ping["ts"], str) and ping["ts"].isdigit()
+    ws.send(json.dumps({"op": "pong", "ts": int(ping["ts"])}))  # wrong type: not a match
+    ws.send(json.dumps({"op": "pong", "ts": ping["ts"]}))
+    wait_until(lambda: sim.pongs == 1)
+    ws.close()
+
+
+def test_market_pings(quiet: SimFactory) -> None:
+    sim = quiet(ping_interval=0.05, market_ping=True)
+    ws = connect(sim)
+    ping = recv(ws, answer_pings=False)
+    assert set(ping) == {"ping"} and isinstance(ping["ping"], int)
+    ws.send(json.dumps({"pong": ping["ping"]}))
+    wait_until(lambda: sim.pongs >= 1)
+    ws.close()
+
+
+def test_ping_before_auth_answer(quiet: SimFactory) -> None:
+    sim = quiet(ping_before_auth_answer=True)
+    ws = connect(sim, timeout=0.3)
+    timestamp = timestamp_for(datetime.now(timezone.utc))
+    ws.send(auth_frame(DEMO, "127.0.0.1", WS_PATH, timestamp, "a-1").text)
+    ping = recv(ws, answer_pings=False)
+    assert ping["op"] == "ping"
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        recv(ws, answer_pings=False)  # no auth answer until the pong
+    ws.send(json.dumps({"op": "pong", "ts": ping["ts"]}))
+    assert recv(ws)["cid"] == "a-1"
+    assert sim.pongs == 1
+    ws.close()
+
+
+def test_client_ping_garbage_and_unknown_ops(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = connect(sim)
+    ws.send(json.dumps({"op": "ping", "ts": "77"}))
+    assert recv(ws) == {"op": "pong", "ts": "77"}
+    ws.send(json.dumps({"ping": 78}))
+    assert recv(ws) == {"pong": 78}
+    ws.send("{not json")
+    assert recv(ws)["op"] == "error"
+    ws.send(json.dumps({"op": "sub", "topic": "orders.*"}))
+    assert recv(ws)["op"] == "error"
+    assert auth(ws)["code"] == 200  # still open and usable
+    assert [r.message for r in sim.received][2] is None
+    assert sim.received[2].raw == "{not json" and sim.received[0].connection == 1
+    ws.close()
+
+
+def test_serve_runs_the_demo_book_on_the_callers_loop() -> None:
+    urls: list[str] = []
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+
+    def run() -> None:
+        task = loop.create_task(serve("127.0.0.1", 0, Faults(ping_interval=0), ready=on_ready))
+        with pytest.raises(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    def on_ready(url: str) -> None:
+        urls.append(url)
+        ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(5)
+    ws = websocket.create_connection(urls[0], timeout=3)
+    auth(ws)
+    assert codes(cancel(ws, "c-1", order_ids=["101", "404"])) == {"101": 200, "404": 1061}
+    ws.close()
+    loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
+    thread.join(5)
+    loop.close()
