@@ -1,0 +1,1 @@
+complete --command htx-cancel --no-files --arguments "(env _HTX_CANCEL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) htx-cancel)" --condition "env _HTX_CANCEL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) htx-cancel"
