@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
 
@@ -81,7 +80,10 @@ sim_app = typer.Typer(
 
 
 def package_version() -> str:
-    """From the installed metadata, so the wheel and --version can never disagree."""
+    """From the installed metadata, so the wheel and --version can never disagree. Imported here:
+    importlib.metadata costs ~15 ms that the cancel path must not pay."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("htx-cancel")
     except PackageNotFoundError:

@@ -17,11 +17,6 @@ from urllib.parse import urlsplit
 from htx_cancel.errors import CredentialsError, UsageError
 from htx_cancel.models import AWS_URL, DEFAULT_URL, Credentials
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised only on 3.10
-    import tomli as tomllib
-
 DEFAULT_PROFILE: Final = "default"
 
 
@@ -91,6 +86,11 @@ def load_profile(path: Path, name: str, required: bool) -> dict[str, str]:
         if required:
             raise CredentialsError(f"profile '{name}' requested but config file {path} does not exist")
         return {}
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised only on 3.10
+        import tomli as tomllib
+
     try:
         document: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

@@ -6,10 +6,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from htx_cancel.simulator import Faults, SimOrder, Simulator
 
 SimFactory = Callable[..., Simulator]
+
+# Two shared cores in CI: generation speed varies, correctness does not.
+settings.register_profile("ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci")
 
 
 @pytest.fixture
