@@ -33,8 +33,7 @@ Examples:
   htx-cancel BTC-USDT -f open-orders.json --json | jq -r '.results[] | select(.state != "cancelled")'
   htx-cancel BTC-USDT -o 101,201,301,404 --simulate
   crontab line (quiet, audited, alerts on any non-zero exit):
-    */5 * * * * htx-cancel BTC-USDT -f /etc/htx/stale-ids.txt --quiet
-      --log-file /var/log/htx-cancel.jsonl || logger -t htx-cancel "exit $?"
+    {cron}
 
 \b
 Exit codes:
@@ -53,7 +52,10 @@ Environment:
   HTX_CANCEL_CONFIG                config file (default $XDG_CONFIG_HOME/htx-cancel/config.toml)
   SSL_CERT_FILE                    extra trusted CA certificates
   NO_COLOR                         plain table even on a terminal
-"""
+""".format(
+    cron="*/5 * * * * htx-cancel BTC-USDT -f /etc/htx/stale-ids.txt --quiet"
+    ' --log-file /var/log/htx-cancel.jsonl || logger -t htx-cancel "exit $?"'
+)
 
 
 class OutputFormat(str, enum.Enum):
@@ -169,23 +171,37 @@ def _render(report: Report, fmt: OutputFormat) -> None:
 )
 def cancel(
     contract_code: Annotated[
-        str, typer.Argument(help="Contract, e.g. BTC-USDT or BTC-USDT-250627 (case-insensitive).")
+        str,
+        typer.Argument(
+            metavar="CONTRACT_CODE", help="Contract, e.g. BTC-USDT or BTC-USDT-250627 (case-insensitive)."
+        ),
     ],
     order_id: Annotated[
         list[str] | None,
         typer.Option(
-            "-o", "--order-id", help="Order ID(s); repeatable, commas or spaces split.", show_default=False
+            "-o",
+            "--order-id",
+            metavar="ID",
+            help="Order ID(s); repeatable, commas or spaces split.",
+            show_default=False,
         ),
     ] = None,
     client_order_id: Annotated[
         list[str] | None,
-        typer.Option("-c", "--client-order-id", help="Client order ID(s); repeatable.", show_default=False),
+        typer.Option(
+            "-c",
+            "--client-order-id",
+            metavar="ID",
+            help="Client order ID(s); repeatable.",
+            show_default=False,
+        ),
     ] = None,
     file: Annotated[
         list[str] | None,
         typer.Option(
             "-f",
             "--file",
+            metavar="PATH",
             help="File of IDs (text, CSV, JSON, JSON lines); '-' is stdin.",
             show_default=False,
         ),
@@ -194,17 +210,22 @@ def cancel(
         bool, typer.Option("--client-ids", help="Bare IDs in files are client order IDs.")
     ] = False,
     max_orders: Annotated[
-        int | None, typer.Option("--max-orders", min=1, help="Refuse (exit 2) more than N distinct IDs.")
+        int | None,
+        typer.Option("--max-orders", metavar="N", min=1, help="Refuse (exit 2) more than N distinct IDs."),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the signed frames (redacted); touch no network.")
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
     output: Annotated[
-        OutputFormat, typer.Option("--output", help="Result format on stdout.")
+        OutputFormat,
+        typer.Option(
+            "--output", metavar="FORMAT", help="Result format on stdout: table, json, jsonl or csv."
+        ),
     ] = OutputFormat.table,
     log_file: Annotated[
-        Path | None, typer.Option("--log-file", help="Append every frame, timestamped, as JSON lines.")
+        Path | None,
+        typer.Option("--log-file", metavar="PATH", help="Append every frame, timestamped, as JSON lines."),
     ] = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="No result table; the exit code tells.")
@@ -214,28 +235,45 @@ def cancel(
     ] = False,
     url: Annotated[
         str | None,
-        typer.Option("--url", help="Trade socket URL [default: wss://api.hbdm.com/linear-swap-trade]."),
+        typer.Option(
+            "--url", metavar="URL", help="Trade socket URL.  [default: wss://api.hbdm.com/linear-swap-trade]"
+        ),
     ] = None,
     aws: Annotated[bool, typer.Option("--aws", help="Use wss://api.hbdm.vn/linear-swap-trade.")] = False,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.05, max=300, help="Longest single wait, in seconds.")
+        float,
+        typer.Option(
+            "--timeout", metavar="SECONDS", min=0.05, max=300, help="Longest single wait, in seconds."
+        ),
     ] = 10.0,
     ca_bundle: Annotated[
-        Path | None, typer.Option("--ca-bundle", help="Also trust the CA certificates in this PEM file.")
+        Path | None,
+        typer.Option("--ca-bundle", metavar="PATH", help="Also trust the CA certificates in this PEM file."),
     ] = None,
     max_rate: Annotated[
-        int, typer.Option("--max-rate", min=1, max=72, help="Most cancel requests in any 3 s window.")
+        int,
+        typer.Option(
+            "--max-rate", metavar="N", min=1, max=72, help="Most cancel requests in any 3 s window."
+        ),
     ] = 60,
     retries: Annotated[
-        int, typer.Option("--retries", min=0, max=10, help="Resends of an unresolved batch.")
+        int, typer.Option("--retries", metavar="N", min=0, max=10, help="Resends of an unresolved batch.")
     ] = 3,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=25, help="IDs per request.")] = 10,
-    access_key: Annotated[str | None, typer.Option("--access-key", help="API access key.")] = None,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", metavar="N", min=1, max=25, help="IDs per request.")
+    ] = 10,
+    access_key: Annotated[
+        str | None, typer.Option("--access-key", metavar="KEY", help="API access key.")
+    ] = None,
     secret_key_file: Annotated[
         str | None,
-        typer.Option("--secret-key-file", help="File whose first line is the secret key (chmod 600)."),
+        typer.Option(
+            "--secret-key-file", metavar="PATH", help="File whose first line is the secret key (chmod 600)."
+        ),
     ] = None,
-    profile: Annotated[str | None, typer.Option("--profile", help="Config file profile.")] = None,
+    profile: Annotated[
+        str | None, typer.Option("--profile", metavar="NAME", help="Config file profile.")
+    ] = None,
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Run against the built-in simulator (demo book).")
     ] = False,
