@@ -175,6 +175,7 @@ class _Run:
         self.world.on_event(
             ProgressEvent(
                 self.requests_sent,
+                len(self.queue),
                 self.requests_answered,
                 len(self.final),
                 len(self.request.orders),

@@ -117,6 +117,7 @@ class ProgressEvent:
     """Counts for a progress display: requests written and answered, IDs with a final state."""
 
     requests_sent: int
+    requests_queued: int
     requests_answered: int
     resolved: int
     total: int

@@ -164,7 +164,8 @@ class ProgressDisplay:
                 "answered": self._progress.add_task("requests answered", total=None),
                 "resolved": self._progress.add_task("IDs resolved", total=event.total),
             }
-        self._progress.update(self._tasks["sent"], completed=event.requests_sent, total=event.requests_sent)
+        planned = event.requests_sent + event.requests_queued
+        self._progress.update(self._tasks["sent"], completed=event.requests_sent, total=planned)
         self._progress.update(
             self._tasks["answered"], completed=event.requests_answered, total=event.requests_sent
         )
