@@ -239,3 +239,11 @@ def test_secret_is_not_in_argv_options() -> None:
     assert result.code == 0
     assert "--secret-key " not in result.out and "--secret-key-file" in result.out
     assert SECRET not in result.out
+
+
+def test_version_comes_from_package_metadata() -> None:
+    from importlib.metadata import version
+
+    result = run_cli(["--version"], env=base_env())
+    assert result.code == 0
+    assert result.out.strip() == f"htx-cancel {version('htx-cancel')}"
