@@ -168,6 +168,10 @@ def test_verbose_logs_frames_redacted(sim_factory: SimFactory, tmp_path: Path) -
     lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert {line["direction"] for line in lines if "direction" in line} == {"sent", "received"}
     assert all("ts" in line for line in lines)
+    again = run_cli(["BTC-USDT", "-o", "102", "-q", "--log-file", str(log)], sim, log_file=log)
+    assert again.code == 0 and again.err == ""
+    appended = [json.loads(line) for line in log.read_text().splitlines()]
+    assert appended[: len(lines)] == lines and len(appended) > len(lines)
 
 
 def test_bad_input_exits_2_before_any_connection(sim_factory: SimFactory) -> None:

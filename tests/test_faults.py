@@ -212,10 +212,12 @@ def test_tls_untrusted_certificate_is_exit_4(sim_factory: SimFactory, ca: trustm
     assert sim.cancels == []
 
 
-def test_ctrl_c_exits_130_and_prints_what_is_known(sim_factory: SimFactory) -> None:
+def test_ctrl_c_exits_130_and_prints_what_is_known(sim_factory: SimFactory, tmp_path: Path) -> None:
     slow = sim_factory(credentials=CREDENTIALS, faults=Faults(silent=True))
+    log = tmp_path / "audit.jsonl"
+    args = ["BTC-USDT", "-o", "101,102", "--json", "--timeout", "30", "--log-file", str(log)]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "htx_cancel", "BTC-USDT", "-o", "101,102", "--json", "--timeout", "30"],
+        [sys.executable, "-m", "htx_cancel", *args],
         env=base_env(slow.url),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
@@ -234,6 +236,10 @@ def test_ctrl_c_exits_130_and_prints_what_is_known(sim_factory: SimFactory) -> N
     assert "Traceback" not in err
     rows = json.loads(out)["results"]
     assert [(r["order_id"], r["state"]) for r in rows] == [("101", "unknown"), ("102", "unknown")]
+    # The audit trail of the interrupted run is on disk: auth and the cancel that was in flight.
+    logged = [json.loads(line) for line in log.read_text().splitlines()]
+    frames = [json.loads(e["frame"]) for e in logged if e.get("direction") == "sent"]
+    assert [f.get("op") for f in frames] == ["auth", "cancel_batch_orders"]
 
 
 def test_pace_keeps_2000_ids_under_the_exchange_limit(sim_factory: SimFactory) -> None:
