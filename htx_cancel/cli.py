@@ -248,7 +248,14 @@ def cancel(
     ] = 10.0,
     ca_bundle: Annotated[
         Path | None,
-        typer.Option("--ca-bundle", metavar="PATH", help="Also trust the CA certificates in this PEM file."),
+        typer.Option(
+            "--ca-bundle",
+            metavar="PATH",
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="Also trust the CA certificates in this PEM file.",
+        ),
     ] = None,
     max_rate: Annotated[
         int,

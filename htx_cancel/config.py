@@ -75,8 +75,11 @@ def read_secret_file(path_text: str) -> str:
 
 
 def _has_secret(table: object) -> bool:
+    """`secret_key` anywhere: in any table, including tables inside arrays (`[[x]]`, `[{...}]`)."""
     if isinstance(table, dict):
         return "secret_key" in table or any(_has_secret(value) for value in table.values())
+    if isinstance(table, list):
+        return any(_has_secret(value) for value in table)
     return False
 
 
@@ -153,7 +156,10 @@ def resolve(
             f"no access key: use --access-key, set HTX_ACCESS_KEY, or add access_key to a profile in {path}"
         )
     if not secret and prompt is not None:
-        secret = prompt().strip()
+        try:
+            secret = prompt().strip()
+        except EOFError:  # Ctrl-D at the prompt: no secret given, which is exit 3, not a traceback
+            secret = ""
     if not secret:
         raise CredentialsError(
             "no secret key: set HTX_SECRET_KEY, use --secret-key-file PATH, "

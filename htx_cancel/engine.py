@@ -182,6 +182,11 @@ class _Run:
             )
         )
 
+    def has_work(self) -> bool:
+        """Something is in flight, or queued with an ID still lacking a final answer (a late
+        answer may have resolved a queued resend: that alone is no reason to reconnect)."""
+        return bool(self.inflight) or any(self.unresolved(entry[2]) for entry in self.queue)
+
     def unresolved(self, batch: Batch) -> tuple[str, ...]:
         return tuple(i for i in batch.ids if (batch.kind, i) not in self.final)
 
@@ -414,7 +419,7 @@ def run_cancel(
     conn: Connection | None = None
     failures = 0
     try:
-        while run.queue or run.inflight:
+        while run.has_work():
             if failures > settings.retries:
                 run.give_up_all(run.problems[-1] if run.problems else "could not reach the exchange")
                 break

@@ -36,12 +36,6 @@ class CredentialsError(HtxCancelError):
     exit_code = ExitCode.CREDENTIALS
 
 
-class ConnectionFailed(HtxCancelError):
-    """The exchange could not be reached or spoke nonsense before any cancel left (TLS, DNS, refusal)."""
-
-    exit_code = ExitCode.UNKNOWN
-
-
 def exit_code_for(report: Report) -> ExitCode:
     """Derive the exit code from the report alone, so the code and the printed rows cannot disagree."""
     if report.interrupted:
