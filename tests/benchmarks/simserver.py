@@ -1,0 +1,66 @@
+"""The simulator in a process of its own, driven over stdin, for the benchmark.
+
+Why a separate process: a simulator on a thread of the benchmark would share the GIL with the
+code that starts and reaps the clients being timed, and its event loop would stall whenever the
+benchmark does anything. In its own process it behaves like a (very near) exchange.
+
+    python simserver.py [--latency S] [--rate-limit N] [--rate-window S]
+
+prints the URL on one line once connections are accepted, then serves line commands:
+
+- `dump`: one JSON line with every cancel request so far (arrival `t` and `answered_at` on
+  `time.monotonic()`, which is CLOCK_MONOTONIC and so system-wide on Linux: the benchmark can
+  compare them with its own clock), the number of 1032 answers and of connections;
+- `quit` (or end of input): stop and exit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from htx_cancel.simulator import Faults, Simulator, demo_book
+
+
+def _dump(sim: Simulator) -> str:
+    """Everything the benchmark needs to time and verify runs, one line of JSON."""
+    cancels = [
+        {
+            "t": record.t,
+            "answered_at": record.answered_at,
+            "connection": record.connection,
+            "cid": record.cid,
+            "ids": len(record.order_ids) + len(record.client_order_ids),
+            "code": record.code,
+            "fault": record.fault,
+        }
+        for record in sim.cancels
+    ]
+    return json.dumps({"cancels": cancels, "rate_limited": sim.rate_limited, "connections": sim.connections})
+
+
+def main(argv: Sequence[str]) -> int:
+    """Serve until told to quit; an unknown command is an error line, not a crash."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--latency", type=float, default=0.0, help="added one-way latency, seconds")
+    parser.add_argument("--rate-limit", type=int, default=72, help="cancel requests per window")
+    parser.add_argument("--rate-window", type=float, default=3.0, help="rate window, seconds")
+    args = parser.parse_args(argv)
+    faults = Faults(latency=args.latency, rate_limit=args.rate_limit, rate_window=args.rate_window)
+    with Simulator(demo_book(), faults) as sim:
+        print(sim.url, flush=True)
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "dump":
+                print(_dump(sim), flush=True)
+            elif command == "quit":
+                break
+            else:
+                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
