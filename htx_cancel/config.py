@@ -9,9 +9,8 @@ from __future__ import annotations
 import stat
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
 from htx_cancel.errors import CredentialsError, UsageError
@@ -20,8 +19,7 @@ from htx_cancel.models import AWS_URL, DEFAULT_URL, Credentials
 DEFAULT_PROFILE: Final = "default"
 
 
-@dataclass(frozen=True)
-class CredentialOptions:
+class CredentialOptions(NamedTuple):
     """What the command line said about credentials; the secret itself is never among them."""
 
     access_key: str | None = None
@@ -31,8 +29,7 @@ class CredentialOptions:
     aws: bool = False
 
 
-@dataclass(frozen=True)
-class Resolved:
+class Resolved(NamedTuple):
     """Credentials and the URL they are for."""
 
     credentials: Credentials

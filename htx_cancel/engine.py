@@ -12,8 +12,8 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from htx_cancel import frames, reconcile, transport
@@ -48,8 +48,7 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True)
-class World:
+class World(NamedTuple):
     """The outside world of a run, injectable so tests can use a fast back-off or a fixed clock
     while still talking to a real socket."""
 
@@ -58,21 +57,19 @@ class World:
     wall_clock: Callable[[], datetime] = _utcnow
     sleep: Callable[[float], None] = time.sleep
     rng: Callable[[], float] = random.random
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: Backoff = Backoff()
     on_event: Callable[[Event], None] = _no_event
     wants_frames: bool = False
 
 
-@dataclass(frozen=True)
-class Batch:
+class Batch(NamedTuple):
     """IDs of one kind that travel in one request."""
 
     kind: IdKind
     ids: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class PlannedCancel:
+class PlannedCancel(NamedTuple):
     """A cancel request built (and JSON-encoded) before the socket opens."""
 
     cid: str
@@ -80,8 +77,7 @@ class PlannedCancel:
     text: str
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     """Every frame of a run's first attempt, signed and encoded: what --dry-run prints and what the
     engine writes first."""
 
@@ -128,35 +124,42 @@ class ConnectionLost(Exception):
     """The stream ended or can no longer be trusted; in-flight IDs must be resent elsewhere."""
 
 
-@dataclass
-class _InFlight:
+class _InFlight(NamedTuple):
     batch: Batch
     deadline: float
 
 
-@dataclass
 class _Run:
     """Mutable bookkeeping of one run; the engine's loop is the only writer."""
 
-    request: CancelRequest
-    credentials: Credentials
-    settings: RunSettings
-    world: World
-    redactor: Redactor
-    started: float
-    final: dict[tuple[IdKind, str], OrderResult] = field(default_factory=dict)
-    sends: dict[tuple[IdKind, str], int] = field(default_factory=dict)
-    retries_used: dict[tuple[IdKind, str], int] = field(default_factory=dict)
-    other_id: dict[tuple[IdKind, str], str] = field(default_factory=dict)
-    queue: list[tuple[float, int, Batch, PlannedCancel | None]] = field(default_factory=list)
-    inflight: dict[str, _InFlight] = field(default_factory=dict)
-    past: dict[str, Batch] = field(default_factory=dict)
-    problems: list[str] = field(default_factory=list)
-    requests_sent: int = 0
-    requests_answered: int = 0
-    cancel_sent: bool = False
-    seq: itertools.count[int] = field(default_factory=itertools.count)
-    cids: itertools.count[int] = field(default_factory=itertools.count)
+    def __init__(
+        self,
+        request: CancelRequest,
+        credentials: Credentials,
+        settings: RunSettings,
+        world: World,
+        redactor: Redactor,
+        first_cid: int,
+    ) -> None:
+        self.request = request
+        self.credentials = credentials
+        self.settings = settings
+        self.world = world
+        self.redactor = redactor
+        self.started = world.clock()
+        self.final: dict[tuple[IdKind, str], OrderResult] = {}
+        self.sends: dict[tuple[IdKind, str], int] = {}
+        self.retries_used: dict[tuple[IdKind, str], int] = {}
+        self.other_id: dict[tuple[IdKind, str], str] = {}
+        self.queue: list[tuple[float, int, Batch, PlannedCancel | None]] = []
+        self.inflight: dict[str, _InFlight] = {}
+        self.past: dict[str, Batch] = {}
+        self.problems: list[str] = []
+        self.requests_sent = 0
+        self.requests_answered = 0
+        self.cancel_sent = False
+        self.seq = itertools.count()
+        self.cids = itertools.count(first_cid)
 
     # --- bookkeeping -------------------------------------------------------------------
 
@@ -409,9 +412,8 @@ def run_cancel(
     """
     world = world or World()
     redactor = redactor or Redactor((credentials.secret_key,), credentials.access_key)
-    run = _Run(request, credentials, settings, world, redactor, world.clock())
     first = prepared or plan(request, credentials, settings, world.wall_clock())
-    run.cids = itertools.count(len(first.cancels) + 1)
+    run = _Run(request, credentials, settings, world, redactor, len(first.cancels) + 1)
     for cancel in first.cancels:
         run.enqueue(cancel.batch, run.started, cancel)
     pacer = Pacer(settings.max_rate)

@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from htx_cancel.models import Credentials, IdKind
 from htx_cancel.signing import sign, signed_params
@@ -26,8 +25,7 @@ class FrameError(Exception):
     """A server frame that is not gzip, not JSON, not an object, or too large once inflated."""
 
 
-@dataclass(frozen=True)
-class SignedAuth:
+class SignedAuth(NamedTuple):
     """The auth frame and the signature inside it, kept apart so the redactor can learn it."""
 
     text: str
@@ -35,16 +33,14 @@ class SignedAuth:
     timestamp: str
 
 
-@dataclass(frozen=True)
-class Ping:
+class Ping(NamedTuple):
     """A heartbeat; `market` pings (`{"ping": n}`) are answered in their own form."""
 
     ts: object
     market: bool
 
 
-@dataclass(frozen=True)
-class Notice:
+class Notice(NamedTuple):
     """`op: close` or `op: error`: the server speaking about the connection, not about a request."""
 
     op: str
@@ -52,8 +48,7 @@ class Notice:
     message: str
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(NamedTuple):
     """A reply matched to a request by `cid`; its meaning depends on which request that was."""
 
     cid: str
@@ -64,8 +59,7 @@ class Answer:
     data: object
 
 
-@dataclass(frozen=True)
-class Other:
+class Other(NamedTuple):
     """A well-formed frame that answers nothing we asked (pushes, unknown ops): logged, not fatal."""
 
     op: str | None
@@ -74,8 +68,7 @@ class Other:
 Event = Ping | Notice | Answer | Other
 
 
-@dataclass(frozen=True)
-class AnswerItem:
+class AnswerItem(NamedTuple):
     """One per-order line of a cancel answer, with both ID spellings folded into one."""
 
     order_id: str | None

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 WINDOW: Final = 3.0
 """HTX counts trade requests in a 3-second window."""
@@ -37,8 +36,7 @@ class Pacer:
         self._sent.append(now)
 
 
-@dataclass(frozen=True)
-class Backoff:
+class Backoff(NamedTuple):
     """Exponential back-off with jitter; a rate-limit answer starts longer, since the exchange's
     window must roll on before a resend can succeed."""
 
