@@ -20,7 +20,7 @@ from htx_cancel.config import CredentialOptions, Resolved, check_url, resolve
 from htx_cancel.engine import Event, World, plan, redacted_plan_frames, run_cancel
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
 from htx_cancel.inputs import parse_inputs
-from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report, RunSettings
+from htx_cancel.models import CancelRequest, Credentials, FrameEvent, ProgressEvent, Report, RunSettings
 from htx_cancel.redaction import Redactor
 
 PROG: Final = "htx-cancel"
@@ -119,7 +119,7 @@ def _error(message: str, code: int, json_out: bool) -> None:
 
 @contextmanager
 def _sinks(
-    verbose: bool, log_file: Path | None, progress: bool, quiet: bool, redactor: Redactor
+    verbose: bool, log_file: Path | None, progress: bool, quiet: bool
 ) -> Iterator[tuple[Callable[[Event], None], bool]]:
     """Wire run events to stderr lines, the audit log and the progress display; the log file is
     flushed line by line so an interrupted run still leaves its trail."""
@@ -146,7 +146,7 @@ def _sinks(
                 if verbose:
                     print(render.frame_line(event), file=sys.stderr)
             elif not quiet:
-                print(f"{PROG}: {redactor(event.text)}", file=sys.stderr)
+                print(f"{PROG}: {event.text}", file=sys.stderr)
 
         yield on_event, verbose or log is not None
 
@@ -333,7 +333,7 @@ def cancel(
             sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(prepared, redactor))
             raise typer.Exit(ExitCode.OK)
         progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
-        with _sinks(verbose, log_file, progress, quiet, redactor) as (on_event, wants_frames):
+        with _sinks(verbose, log_file, progress, quiet) as (on_event, wants_frames):
             world = World(on_event=on_event, wants_frames=wants_frames)
             if simulate:
                 report = _run_simulated(request, creds, settings, world, redactor)
@@ -357,7 +357,7 @@ def _load_simulator() -> Any:
 
 
 def _run_simulated(
-    request: Any, creds: Credentials, settings: RunSettings, world: World, redactor: Redactor
+    request: CancelRequest, creds: Credentials, settings: RunSettings, world: World, redactor: Redactor
 ) -> Report:
     simulator = _load_simulator()
     with simulator.Simulator(simulator.demo_book()) as sim:

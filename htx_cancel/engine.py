@@ -171,6 +171,8 @@ class _Run:
             self.world.on_event(FrameEvent(direction, self.redactor(text), time.time(), self.elapsed()))
 
     def note(self, text: str) -> None:
+        """Notes quote exception and server text: redacted here, once, for every sink."""
+        text = self.redactor(text)
         self.problems.append(text)
         self.world.on_event(NoteEvent(text))
 
