@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -257,3 +258,29 @@ def test_pace_keeps_2000_ids_under_the_exchange_limit(sim_factory: SimFactory) -
         assert in_window <= 60
     # 200 requests at 60 per 3.25 s: the last 20 leave at 9.75 s.
     assert 9.75 <= took < 12.0
+
+
+def peak_rss_kb(sim: Simulator, *args: str) -> tuple[int, int]:
+    """Run the CLI and return (exit code, that one child's peak RSS in kB) via wait4."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "htx_cancel", *args],
+        env=base_env(sim.url),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, usage.ru_maxrss
+
+
+def test_gzip_bomb_does_not_raise_peak_rss(sim_factory: SimFactory) -> None:
+    """A 300 MB bomb costs no more memory than a few bytes of garbage handled the same way."""
+    args = ["BTC-USDT", "-o", "101", "--json", *FAST]
+    garbage = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=["garbage"]))
+    bomb = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=["bomb"]))
+    code_garbage, rss_garbage = peak_rss_kb(garbage, *args)
+    code_bomb, rss_bomb = peak_rss_kb(bomb, *args)
+    assert code_garbage == code_bomb == 0
+    assert bomb.cancels[0].fault == "hostile:bomb"
+    assert rss_bomb - rss_garbage < 5 * 1024
