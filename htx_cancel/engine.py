@@ -13,7 +13,7 @@ import random
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
-from typing import NamedTuple
+from typing import Final, NamedTuple
 from urllib.parse import urlsplit
 
 from htx_cancel import frames, reconcile, transport
@@ -37,7 +37,7 @@ from htx_cancel.signing import timestamp_for
 from htx_cancel.transport import Connection, TlsError, TransportError
 
 Event = FrameEvent | ProgressEvent | NoteEvent
-CLOCK_SKEW_LIMIT = 60.0
+CLOCK_SKEW_LIMIT: Final = 60.0
 
 
 def _no_event(_: Event) -> None:
@@ -298,7 +298,7 @@ class _Run:
             if left <= 0:
                 raise ConnectionLost(f"no answer to authentication within {self.settings.timeout:g} s")
             event = self.receive(conn, left)
-            if isinstance(event, frames.Answer) and event.cid == cid:
+            if isinstance(event, frames.Answer) and (event.cid == cid or event.auth):
                 if event.ok:
                     return
                 raise AuthRejected(self.auth_refusal(event))
@@ -316,6 +316,8 @@ class _Run:
         return text
 
     def handle_answer(self, answer: frames.Answer, now: float) -> None:
+        if answer.cid is None:
+            return
         inflight = self.inflight.pop(answer.cid, None)
         if inflight is None:
             late = self.past.get(answer.cid)

@@ -7,6 +7,7 @@ exactly one way to learn that the stream can no longer be trusted.
 from __future__ import annotations
 
 import json
+import re
 import zlib
 from collections.abc import Mapping
 from typing import Final, NamedTuple
@@ -30,7 +31,10 @@ class SignedAuth(NamedTuple):
 
     text: str
     signature: str
-    timestamp: str
+
+    def __repr__(self) -> str:
+        # The signature is a credential for 5 minutes: no repr, traceback or log may show it.
+        return "SignedAuth(<redacted>)"
 
 
 class Ping(NamedTuple):
@@ -49,9 +53,11 @@ class Notice(NamedTuple):
 
 
 class Answer(NamedTuple):
-    """A reply matched to a request by `cid`; its meaning depends on which request that was."""
+    """A reply matched to a request by `cid`, or an `op: auth` answer (HTX documents that form
+    without a cid); its meaning depends on which request it answers."""
 
-    cid: str
+    cid: str | None
+    auth: bool
     ok: bool
     code: int | None
     message: str
@@ -86,7 +92,7 @@ def auth_frame(credentials: Credentials, host: str, path: str, timestamp: str, c
     params = signed_params(credentials.access_key, timestamp)
     signature = sign(credentials.secret_key, host, path, params)
     frame = {"op": "auth", "type": "api", "cid": cid, **params, "Signature": signature}
-    return SignedAuth(_dumps(frame), signature, timestamp)
+    return SignedAuth(_dumps(frame), signature)
 
 
 def cancel_frame(cid: str, contract_code: str, kind: IdKind, ids: tuple[str, ...]) -> str:
@@ -140,24 +146,29 @@ def decode(raw: bytes | str) -> dict[str, object]:
     return message
 
 
+_CODE: Final = re.compile(r"-?[0-9]{1,15}")
+_ID: Final = re.compile(r"[0-9]{1,19}")
+
+
 def as_code(value: object) -> int | None:
-    """Codes arrive as numbers or strings; anything else is no code at all."""
+    """Codes (and `ts`) arrive as numbers or strings; anything else, including a number too large
+    to be a code or a time, is no code at all."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return value if abs(value) < 10**15 else None
+    if isinstance(value, str) and _CODE.fullmatch(value.strip()):
         return int(value.strip())
     return None
 
 
 def as_id(value: object) -> str | None:
-    """IDs arrive as numbers or strings; a float cannot be trusted to be exact, so it is no ID."""
+    """IDs arrive as numbers or strings of ASCII digits; a float cannot be exact, so it is no ID."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
-        return str(value)
-    if isinstance(value, str) and value.strip().isdigit():
+        value = str(value)
+    if isinstance(value, str) and _ID.fullmatch(value.strip()):
         return value.strip()
     return None
 
@@ -184,16 +195,17 @@ def classify(message: Mapping[str, object]) -> Event:
     if op in ("close", "error"):
         return Notice(str(op), code, text)
     cid = message.get("cid")
-    if isinstance(cid, (str, int)) and not isinstance(cid, bool):
+    has_cid = isinstance(cid, (str, int)) and not isinstance(cid, bool)
+    if has_cid or op == "auth":
         failed = message.get("status") == "error" or (code is not None and code not in (0, 200))
         ok = not failed and (code is not None or message.get("status") == "ok")
-        ts = message.get("ts")
         return Answer(
-            str(cid),
+            str(cid) if has_cid else None,
+            op == "auth",
             ok,
             code,
             text,
-            ts if isinstance(ts, int) else as_code(ts),
+            as_code(message.get("ts")),
             message.get("data"),
         )
     return Other(op if isinstance(op, str) else None)
@@ -211,7 +223,7 @@ def cancel_items(data: object) -> tuple[AnswerItem, ...] | None:
             AnswerItem(
                 order_id=as_id(_first(entry, "orderId", "order_id", "order_id_str")),
                 client_order_id=as_id(_first(entry, "clientOrderId", "client_order_id")),
-                code=as_code(_first(entry, "code", "err-code", "err_code", "err_code")),
+                code=as_code(_first(entry, "code", "err-code", "err_code")),
                 message=_text(_first(entry, "message", "err-msg", "err_msg", "msg")),
             )
         )

@@ -151,7 +151,8 @@ class Faults:
     ping_before_auth_answer: bool = False
     """Ping first on auth, and answer the auth only once the matching pong is in."""
     auth_form: str = "cid"
-    """ "cid" answers `{"code": 200, ...}`; "op" answers `{"op": "auth", "err-code": 0, ...}`."""
+    """ "cid" answers `{"code": 200, "cid": ...}`; "op" answers `{"op": "auth", "err-code": 0, ...}`
+    with no cid, as HTX documents it."""
     auth_error: int | None = None
     """Refuse every auth with this code."""
     clock_skew: float = 0.0
@@ -792,7 +793,8 @@ class _Connection:
                 "message": _message_for(wire),
                 "ts": self.sim.now_ms(),
             }
-        if cid is not None:
+        # HTX documents the `op: auth` form without a cid; the trade socket's own form echoes it.
+        if cid is not None and faults.auth_form != "op":
             answer["cid"] = cid
         return answer
 

@@ -58,16 +58,20 @@ class WebSocketConnection:
             raise TransportError(f"connection lost while sending ({_describe(exc)})") from None
 
     def recv(self, timeout: float) -> bytes | str | None:
-        """One data frame, or None when nothing arrived within `timeout` seconds."""
+        """One data frame, or None when nothing but control frames arrived within `timeout` s."""
         self._ws.settimeout(max(timeout, 0.001))
         try:
-            opcode, data = self._ws.recv_data()
+            # control_frame=True: a WebSocket ping (answered by the library) returns here, so a
+            # peer pinging faster than our timeout cannot hold the read past its deadline.
+            opcode, data = self._ws.recv_data(control_frame=True)
         except websocket.WebSocketTimeoutException:
             return None
         except (OSError, websocket.WebSocketException) as exc:
             if isinstance(exc, (socket.timeout, TimeoutError)):
                 return None
             raise TransportError(f"connection lost ({_describe(exc)})") from None
+        if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+            return None
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise TransportError("the exchange closed the connection")
         if opcode == websocket.ABNF.OPCODE_TEXT:
@@ -94,9 +98,8 @@ def connect(url: str, timeout: float, ca_bundle: str | None) -> Connection:
         ws = websocket.create_connection(
             url, timeout=timeout, sslopt=sslopt, skip_utf8_validation=True, enable_multithread=False
         )
-    except ssl.SSLError as exc:
-        reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
-        raise TlsError(f"TLS handshake with {url} failed: {reason}") from None
-    except (OSError, websocket.WebSocketException) as exc:
+    except ssl.SSLCertVerificationError as exc:
+        raise TlsError(f"TLS handshake with {url} failed: {exc.verify_message or exc.reason}") from None
+    except (OSError, ValueError, websocket.WebSocketException) as exc:
         raise TransportError(f"cannot connect to {url}: {_describe(exc)}") from None
     return WebSocketConnection(ws)

@@ -251,3 +251,11 @@ def test_version_comes_from_package_metadata() -> None:
     result = run_cli(["--version"], env=base_env())
     assert result.code == 0
     assert result.out.strip() == f"htx-cancel {version('htx-cancel')}"
+
+
+def test_documented_op_auth_answer_without_cid_is_accepted(sim_factory: SimFactory) -> None:
+    sim = sim_factory(credentials=CREDENTIALS, faults=Faults(auth_form="op"))
+    assert run_cli(["BTC-USDT", "-o", "101"], sim).code == 0
+    refused = sim_factory(credentials=CREDENTIALS, faults=Faults(auth_form="op", auth_error=2003))
+    result = run_cli(["BTC-USDT", "-o", "101"], refused)
+    assert result.code == 3 and "2003" in result.err

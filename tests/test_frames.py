@@ -66,7 +66,10 @@ def test_pong_echoes_ts_exactly() -> None:
 def test_classify_both_answer_forms() -> None:
     gz = gzip.compress(b'{"code":"200","message":"Success","cid":"c-1","ts":"17","data":[]}')
     answer = frames.classify(frames.decode(gz))
-    assert answer == frames.Answer("c-1", True, 200, "Success", 17, [])
+    assert answer == frames.Answer("c-1", False, True, 200, "Success", 17, [])
+    documented = frames.classify({"op": "auth", "type": "api", "err-code": 0, "ts": 1, "data": {}})
+    assert isinstance(documented, frames.Answer) and documented.auth and documented.ok
+    assert documented.cid is None
     refused = frames.classify(
         {"op": "auth", "cid": "a", "err-code": 2003, "err-msg": "Authentication failed."}
     )
@@ -75,6 +78,18 @@ def test_classify_both_answer_forms() -> None:
     assert isinstance(generic, frames.Answer) and not generic.ok and generic.code == 1030
     assert frames.classify({"ping": 5}) == frames.Ping(5, True)
     assert frames.classify({"op": "close", "ts": 1}) == frames.Notice("close", None, "")
+
+
+def test_odd_codes_ids_and_times_are_no_codes_at_all() -> None:
+    odd = frames.classify({"code": "--1", "cid": "x", "ts": 10**30})
+    assert odd == frames.Answer("x", False, False, None, "", None, None)
+    assert frames.as_code("²") is None and frames.as_code(" -5 ") == -5
+    assert frames.as_id("\uff11\uff12") is None and frames.as_id(12) == "12" and frames.as_id("1" * 20) is None
+
+
+def test_signed_auth_repr_hides_the_signature() -> None:
+    signed = frames.auth_frame(Credentials("k" * 12, "s"), "h", "/p", "2017-05-11T15:19:30", "c")
+    assert signed.signature not in repr(signed)
 
 
 def test_cancel_items_accept_both_spellings_and_number_types() -> None:
