@@ -84,7 +84,9 @@ def test_odd_codes_ids_and_times_are_no_codes_at_all() -> None:
     odd = frames.classify({"code": "--1", "cid": "x", "ts": 10**30})
     assert odd == frames.Answer("x", False, False, None, "", None, None)
     assert frames.as_code("²") is None and frames.as_code(" -5 ") == -5
-    assert frames.as_id("\uff11\uff12") is None and frames.as_id(12) == "12" and frames.as_id("1" * 20) is None
+    assert (
+        frames.as_id("\uff11\uff12") is None and frames.as_id(12) == "12" and frames.as_id("1" * 20) is None
+    )
 
 
 def test_signed_auth_repr_hides_the_signature() -> None:
