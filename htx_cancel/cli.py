@@ -5,7 +5,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Annotated, Any, Final
@@ -13,12 +13,13 @@ from typing import IO, Annotated, Any, Final
 import typer
 
 from htx_cancel import render
-from htx_cancel.config import CredentialOptions, Resolved, check_url, resolve
+from htx_cancel.config import CredentialOptions, Resolved, check_url_options, resolve
 from htx_cancel.engine import Event, World, plan, redacted_plan_frames, run_cancel
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
 from htx_cancel.inputs import parse_inputs
 from htx_cancel.models import CancelRequest, Credentials, FrameEvent, ProgressEvent, Report, RunSettings
 from htx_cancel.redaction import Redactor
+from htx_cancel.transport import TlsError, tls_context
 
 PROG: Final = "htx-cancel"
 SIM_PLACEHOLDER_URL: Final = "ws://127.0.0.1/linear-swap-trade"
@@ -114,19 +115,42 @@ def _error(message: str, code: int, json_out: bool) -> None:
         sys.stdout.write(render.error_json(code, message))
 
 
+class _AuditLog:
+    """--log-file: JSON lines appended and flushed one by one. A failing disk is reported once and
+    ends the logging, never the run: the cancels matter more than their trail."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._handle: IO[str] | None = path.open("a", encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"--log-file: cannot open '{path}': {exc.strerror}") from None
+
+    def write(self, line: str) -> None:
+        if self._handle is None:
+            return
+        try:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+        except OSError as exc:
+            print(f"{PROG}: warning: --log-file: {exc.strerror}; audit log stopped", file=sys.stderr)
+            self.close()
+
+    def close(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            with suppress(OSError):
+                handle.close()
+
+
 @contextmanager
 def _sinks(
     verbose: bool, log_file: Path | None, progress: bool, quiet: bool
 ) -> Iterator[tuple[Callable[[Event], None], bool]]:
-    """Wire run events to stderr lines, the audit log and the progress display; the log file is
-    flushed line by line so an interrupted run still leaves its trail."""
+    """Wire run events to stderr lines, the audit log and the progress display."""
     with ExitStack() as stack:
-        log: IO[str] | None = None
-        if log_file is not None:
-            try:
-                log = stack.enter_context(log_file.open("a", encoding="utf-8"))
-            except OSError as exc:
-                raise UsageError(f"--log-file: cannot open '{log_file}': {exc.strerror}") from None
+        log = _AuditLog(log_file) if log_file is not None else None
+        if log is not None:
+            stack.callback(log.close)
         display = render.ProgressDisplay(sys.stderr) if progress else None
         if display is not None:
             stack.callback(display.close)
@@ -137,8 +161,7 @@ def _sinks(
                     display.update(event)
                 return
             if log is not None:
-                log.write(render.audit_line(event) + "\n")
-                log.flush()
+                log.write(render.audit_line(event))
             if isinstance(event, FrameEvent):
                 if verbose:
                     print(render.frame_line(event), file=sys.stderr)
@@ -304,8 +327,7 @@ def cancel(
         )
         if request.duplicates_dropped:
             print(f"{PROG}: warning: {request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr)
-        if url is not None:
-            check_url(url, "--url")
+        check_url_options(url, aws)
         if simulate:
             simulator = _load_simulator()
             resolved = Resolved(
@@ -325,6 +347,8 @@ def cancel(
             max_rate=max_rate,
             ca_bundle=str(ca_bundle) if ca_bundle else None,
         )
+        if settings.url.startswith("wss:"):
+            check_trust(settings.ca_bundle)
         if dry_run:
             prepared = plan(request, creds, settings, datetime.now(timezone.utc))
             sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(prepared, redactor))
@@ -339,9 +363,20 @@ def cancel(
     except HtxCancelError as exc:
         _error(redactor(str(exc)), exc.exit_code, json_errors)
         raise typer.Exit(exc.exit_code) from None
+    code = exit_code_for(report)
     if not quiet:
         _render(report, fmt)
-    raise typer.Exit(exit_code_for(report))
+    elif code == ExitCode.UNKNOWN and report.problems:
+        print(f"{PROG}: {report.problems[-1]}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def check_trust(ca_bundle: str | None) -> None:
+    """A CA file that cannot be loaded is bad input (exit 2), found before any connection."""
+    try:
+        tls_context(ca_bundle)
+    except TlsError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _load_simulator() -> Any:

@@ -120,11 +120,24 @@ def load_profile(path: Path, name: str, required: bool) -> dict[str, str]:
 
 
 def check_url(url: str, origin: str) -> str:
-    """Only ws:// and wss:// URLs with a host can be signed and connected to."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+    """Only ws:// and wss:// URLs with a host (and a valid port, if any) can be signed and
+    connected to; a bad one is a usage error before anything is sent."""
+    try:
+        parts = urlsplit(url)
+        valid = parts.scheme in ("ws", "wss") and bool(parts.hostname) and (parts.port or 1) > 0
+    except ValueError:
+        valid = False
+    if not valid:
         raise UsageError(f"{origin}: '{url}' is not a ws:// or wss:// URL")
     return url
+
+
+def check_url_options(url: str | None, aws: bool) -> None:
+    """--url and --aws both name the URL; checked before anything else is looked up."""
+    if url and aws:
+        raise UsageError("--url and --aws both choose the URL; give only one")
+    if url:
+        check_url(url, "--url")
 
 
 def resolve(
@@ -134,8 +147,7 @@ def resolve(
 ) -> Resolved:
     """Take each value from the first source that has it; `prompt` is None when stdin or stderr
     is not a terminal, so nothing unattended ever waits for input."""
-    if options.url and options.aws:
-        raise UsageError("--url and --aws both choose the URL; give only one")
+    check_url_options(options.url, options.aws)
     profile_name = options.profile or env.get("HTX_PROFILE") or DEFAULT_PROFILE
     named = bool(options.profile or env.get("HTX_PROFILE"))
     access_key = options.access_key or env.get("HTX_ACCESS_KEY")

@@ -135,14 +135,12 @@ class _Run:
     def __init__(
         self,
         request: CancelRequest,
-        credentials: Credentials,
         settings: RunSettings,
         world: World,
         redactor: Redactor,
         first_cid: int,
     ) -> None:
         self.request = request
-        self.credentials = credentials
         self.settings = settings
         self.world = world
         self.redactor = redactor
@@ -342,19 +340,25 @@ class _Run:
     def apply_items(
         self, batch: Batch, items: tuple[frames.AnswerItem, ...] | None, now: float, late: bool
     ) -> None:
-        """Per-order results by ID; an ID the answer leaves out is never assumed cancelled."""
+        """Per-order results by ID. An ID the answer leaves out, or lists twice with different
+        codes, is never assumed cancelled: it goes again like an unanswered one."""
         wanted = set(self.unresolved(batch))
-        transient: list[str] = []
-        last: tuple[int | None, str] = (None, "")
+        answers: dict[str, frames.AnswerItem] = {}
+        conflicting: set[str] = set()
         for item in items or ():
-            mine, other = (
-                (item.order_id, item.client_order_id)
-                if batch.kind is IdKind.ORDER
-                else (item.client_order_id, item.order_id)
-            )
+            mine = item.order_id if batch.kind is IdKind.ORDER else item.client_order_id
             if mine not in wanted or item.code is None:
                 continue
-            state = reconcile.order_state(item.code)
+            if mine in answers and answers[mine].code != item.code:
+                conflicting.add(mine)
+            answers.setdefault(mine, item)
+        transient: list[str] = []
+        last: tuple[int | None, str] = (None, "")
+        for mine, item in answers.items():
+            if mine in conflicting:
+                continue
+            other = item.client_order_id if batch.kind is IdKind.ORDER else item.order_id
+            state = reconcile.order_state(item.code) if item.code is not None else None
             if state is None:
                 transient.append(mine)
                 last = (item.code, item.message)
@@ -367,7 +371,7 @@ class _Run:
             self.retry_or_give_up(Batch(batch.kind, tuple(transient)), last[0], last[1], now)
         if wanted:
             missing = tuple(v for v in batch.ids if v in wanted)
-            self.retry_or_give_up(Batch(batch.kind, missing), None, "missing from the exchange's answer", now)
+            self.retry_or_give_up(Batch(batch.kind, missing), None, "missing from, or contradicted in, the exchange's answer", now)
 
     def expire(self, now: float) -> None:
         for cid, inflight in list(self.inflight.items()):
@@ -386,7 +390,7 @@ class _Run:
                 todo = self.unresolved(batch)
                 if todo:
                     self.send_cancel(conn, Batch(batch.kind, todo), planned, now)
-                    pacer.record(now)
+                    pacer.record(self.world.clock())  # when written, as SPEC section 1 counts
                     self.progress()
             wake = [f.deadline for f in self.inflight.values()]
             if self.queue:
@@ -407,7 +411,6 @@ def run_cancel(
     simulated: bool = False,
     world: World | None = None,
     redactor: Redactor | None = None,
-    prepared: Plan | None = None,
 ) -> Report:
     """Cancel every ID of `request` and report each one's state.
 
@@ -416,8 +419,8 @@ def run_cancel(
     """
     world = world or World()
     redactor = redactor or Redactor((credentials.secret_key,), credentials.access_key)
-    first = prepared or plan(request, credentials, settings, world.wall_clock())
-    run = _Run(request, credentials, settings, world, redactor, len(first.cancels) + 1)
+    first = plan(request, credentials, settings, world.wall_clock())
+    run = _Run(request, settings, world, redactor, len(first.cancels) + 1)
     for cancel in first.cancels:
         run.enqueue(cancel.batch, run.started, cancel)
     pacer = Pacer(settings.max_rate)
@@ -432,6 +435,7 @@ def run_cancel(
             if failures:
                 world.sleep(world.backoff.delay(failures, False, world.rng))
             signed = first.auth if conn is None and failures == 0 and not run.cancel_sent else None
+            answered = run.requests_answered
             try:
                 conn = world.connect(settings.url, settings.timeout, settings.ca_bundle)
                 host, path = endpoint(settings.url)
@@ -439,7 +443,6 @@ def run_cancel(
                     credentials, host, path, timestamp_for(world.wall_clock()), first.auth_cid
                 )
                 run.authenticate(conn, signed, first.auth_cid)
-                failures = 0
                 run.pump(conn, pacer)
             except TlsError as exc:
                 run.note(str(exc))
@@ -450,7 +453,9 @@ def run_cancel(
                 run.note(str(exc))
                 run.give_up_all(str(exc))
             except (TransportError, ConnectionLost) as exc:
-                failures += 1
+                # Only a connection that got answers counts as working: one that authenticates
+                # and then drops every time must not reconnect forever.
+                failures = 1 if run.requests_answered > answered else failures + 1
                 run.note(f"{exc}; reconnecting" if failures <= settings.retries else str(exc))
                 run.lose_inflight(str(exc))
             finally:

@@ -59,12 +59,16 @@ def report_document(report: Report) -> dict[str, Any]:
     }
 
 
+# JSON is written ASCII-escaped ("\u6210\u529f" for a localised message): still the same JSON
+# to jq, and it cannot fail on a terminal or pipe whose encoding is not UTF-8.
+
+
 def render_json(report: Report) -> str:
-    return json.dumps(report_document(report), indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(report_document(report), indent=2) + "\n"
 
 
 def render_jsonl(report: Report) -> str:
-    return "".join(json.dumps(result_dict(r), ensure_ascii=False) + "\n" for r in report.results)
+    return "".join(json.dumps(result_dict(r)) + "\n" for r in report.results)
 
 
 def render_csv(report: Report) -> str:
@@ -78,7 +82,7 @@ def render_csv(report: Report) -> str:
 
 def error_json(exit_code: int, message: str) -> str:
     """Exits 2 and 3 still give `jq` a document to read."""
-    return json.dumps({"error": {"exit_code": exit_code, "message": message}}, ensure_ascii=False) + "\n"
+    return json.dumps({"error": {"exit_code": exit_code, "message": message}}) + "\n"
 
 
 def summary_line(report: Report) -> str:
@@ -94,10 +98,11 @@ def render_table(report: Report, out: IO[str], no_color: bool) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    console = Console(file=out, no_color=no_color, highlight=False, soft_wrap=False)
+    console = Console(file=out, no_color=no_color, highlight=False, soft_wrap=False, emoji=False)
     if not console.is_terminal:
-        console = Console(file=out, no_color=True, highlight=False, width=250, color_system=None)
+        console = Console(file=out, no_color=True, highlight=False, width=250, color_system=None, emoji=False)
     table = Table(
         title="SIMULATED" if report.simulated else None,
         box=box.SIMPLE_HEAD,
@@ -106,13 +111,13 @@ def render_table(report: Report, out: IO[str], no_color: bool) -> None:
     for name in ("Order ID", "Client order ID", "State", "Code", "Message"):
         table.add_column(name, no_wrap=name != "Message", overflow="fold")
     for r in report.results:
-        style = STATE_STYLE[r.state]
+        # Text, not markup: an exchange message like "bad [/param]" must print as it came.
         table.add_row(
-            r.order_id or "-",
-            r.client_order_id or "-",
-            f"[{style}]{r.state.value}[/]",
-            "" if r.code is None else str(r.code),
-            r.message or "",
+            Text(r.order_id or "-"),
+            Text(r.client_order_id or "-"),
+            Text(r.state.value, style=STATE_STYLE[r.state]),
+            Text("" if r.code is None else str(r.code)),
+            Text(r.message or ""),
         )
     console.print(table)
     console.print(summary_line(report), markup=False)

@@ -259,3 +259,39 @@ def test_documented_op_auth_answer_without_cid_is_accepted(sim_factory: SimFacto
     refused = sim_factory(credentials=CREDENTIALS, faults=Faults(auth_form="op", auth_error=2003))
     result = run_cli(["BTC-USDT", "-o", "101"], refused)
     assert result.code == 3 and "2003" in result.err
+
+
+def test_bad_url_port_and_ca_file_are_usage_errors(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = sim_factory(credentials=CREDENTIALS)
+    not_pem = tmp_path / "ca.txt"
+    not_pem.write_text("not a certificate\n")
+    env = base_env("wss://localhost:1/linear-swap-trade")
+    for args, env_ in (
+        (["--url", "ws://127.0.0.1:99999/x"], base_env()),
+        (["--url", "ws://[::1/x"], base_env()),
+        (["--ca-bundle", str(not_pem)], env),
+        ([], {**env, "SSL_CERT_FILE": str(not_pem)}),
+        (["--simulate", "--url", sim.url, "--aws"], base_env()),
+    ):
+        result = run_cli(["BTC-USDT", "-o", "101", *args], env=env_)
+        assert result.code == 2, (args, result.err)
+        assert len(result.err.strip().splitlines()) == 1
+    assert sim.connections == 0
+
+
+def test_quiet_still_says_why_the_fate_is_unknown() -> None:
+    result = run_cli(
+        ["BTC-USDT", "-o", "101", "-q", "--timeout", "0.2", "--retries", "0"],
+        env=base_env("ws://127.0.0.1:9/linear-swap-trade"),
+    )
+    assert result.code == 4
+    assert result.out == ""
+    assert "cannot connect" in result.err and len(result.err.strip().splitlines()) == 1
+
+
+def test_a_full_log_disk_does_not_stop_the_cancel(sim_factory: SimFactory) -> None:
+    sim = sim_factory(credentials=CREDENTIALS)
+    result = run_cli(["BTC-USDT", "-o", "101", "--log-file", "/dev/full", "--json"], sim)
+    assert result.code == 0
+    assert result.states() == {"101": "cancelled"}
+    assert "audit log stopped" in result.err

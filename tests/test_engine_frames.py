@@ -11,6 +11,7 @@ import gzip
 import json
 import queue
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -19,10 +20,11 @@ from hypothesis import strategies as st
 from websockets.sync.server import ServerConnection, serve
 
 from htx_cancel.engine import World, run_cancel
-from htx_cancel.models import CancelRequest, Credentials, IdKind, OrderRef, RunSettings, State
+from htx_cancel.models import CancelRequest, Credentials, IdKind, OrderRef, Report, RunSettings, State
 from htx_cancel.pacing import Backoff
 
 IDS = ("11", "12")
+PING_FLOOD = "<websocket pings every 20 ms, no answer>"
 
 
 class ScriptedServer:
@@ -41,6 +43,10 @@ class ScriptedServer:
             ws.send(gzip.compress(json.dumps({"code": 200, "cid": auth["cid"], "ts": 1}).encode()))
             cancel = json.loads(ws.recv(timeout=2))
             for frame in self.replies.get_nowait():
+                if frame == PING_FLOOD:
+                    while True:
+                        ws.ping()
+                        time.sleep(0.02)
                 if isinstance(frame, str):
                     ws.send(frame.replace("$CID", cancel["cid"]))
                 else:
@@ -145,3 +151,32 @@ def test_engine_survives_any_reply(server: ScriptedServer, frames: list[bytes | 
     event("states: " + ",".join(sorted({r.state.value for r in report.results})))
     while not server.replies.empty():
         server.replies.get_nowait()
+
+
+def run_against(server: ScriptedServer, frames: list[bytes | str], timeout: float = 0.3) -> Report:
+    server.replies.put(frames)
+    request = CancelRequest("BTC-USDT", tuple(OrderRef(IdKind.ORDER, i) for i in IDS))
+    settings_ = RunSettings(url=server.url, timeout=timeout, retries=0)
+    world = World(backoff=Backoff(base=0.001, rate_limited_base=0.001))
+    return run_cancel(request, Credentials("access-key-000001", "secret"), settings_, world=world)
+
+
+def test_contradictory_answers_for_one_id_are_not_believed(server: ScriptedServer) -> None:
+    answer = {
+        "cid": "$CID",
+        "code": 200,
+        "data": [
+            {"orderId": "11", "code": 200},
+            {"orderId": "11", "code": 1063},
+            {"orderId": "12", "code": 200},
+        ],
+    }
+    report = run_against(server, [json.dumps(answer).encode()])
+    assert [r.state for r in report.results] == [State.UNKNOWN, State.CANCELLED]
+
+
+def test_websocket_ping_flood_cannot_hold_a_wait_past_its_deadline(server: ScriptedServer) -> None:
+    started = time.monotonic()
+    report = run_against(server, [PING_FLOOD], timeout=0.3)
+    assert time.monotonic() - started < 2.0
+    assert [r.state for r in report.results] == [State.UNKNOWN, State.UNKNOWN]
