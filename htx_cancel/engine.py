@@ -371,7 +371,12 @@ class _Run:
             self.retry_or_give_up(Batch(batch.kind, tuple(transient)), last[0], last[1], now)
         if wanted:
             missing = tuple(v for v in batch.ids if v in wanted)
-            self.retry_or_give_up(Batch(batch.kind, missing), None, "missing from, or contradicted in, the exchange's answer", now)
+            self.retry_or_give_up(
+                Batch(batch.kind, missing),
+                None,
+                "missing from, or contradicted in, the exchange's answer",
+                now,
+            )
 
     def expire(self, now: float) -> None:
         for cid, inflight in list(self.inflight.items()):
