@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Final
+from urllib.parse import quote
 
 REDACTED: Final = "<redacted>"
 
@@ -24,7 +25,7 @@ class Redactor:
     def add_secret(self, value: str) -> None:
         """Signatures are computed mid-run (each reconnect re-signs); each must join the list at once."""
         if value:
-            self._secrets.add(value)
+            self._secrets.update({value, quote(value, safe="")})
 
     def __call__(self, text: str) -> str:
         # Longest first, so a secret that contains another is removed whole.
