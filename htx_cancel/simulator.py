@@ -537,18 +537,16 @@ class Simulator:
 
         entries: list[dict[str, object]] = []
         with self._lock:
-            for order_id in order_ids:
-                order = self._by_id.get(order_id)
-                if order is None:
-                    entries.append(entry(order_id, None, 1061))
-                else:
-                    entries.append(entry(order.order_id, order.client_order_id, outcome(order)))
-            for client_id in client_ids:
-                order = self._by_client.get(client_id)
-                if order is None:
-                    entries.append(entry(None, client_id, 1061))
-                else:
-                    entries.append(entry(order.order_id, order.client_order_id, outcome(order)))
+            for ids, index, by_order in (
+                (order_ids, self._by_id, True),
+                (client_ids, self._by_client, False),
+            ):
+                for ident in ids:
+                    order = index.get(ident)
+                    if order is not None:
+                        entries.append(entry(order.order_id, order.client_order_id, outcome(order)))
+                    else:
+                        entries.append(entry(ident, None, 1061) if by_order else entry(None, ident, 1061))
             self._applied += 1
             applied = self._applied
         return entries, applied
