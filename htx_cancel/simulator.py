@@ -541,12 +541,12 @@ class Simulator:
                 (order_ids, self._by_id, True),
                 (client_ids, self._by_client, False),
             ):
-                for ident in ids:
-                    order = index.get(ident)
+                for given in ids:
+                    order = index.get(given)
                     if order is not None:
                         entries.append(entry(order.order_id, order.client_order_id, outcome(order)))
                     else:
-                        entries.append(entry(ident, None, 1061) if by_order else entry(None, ident, 1061))
+                        entries.append(entry(given, None, 1061) if by_order else entry(None, given, 1061))
             self._applied += 1
             applied = self._applied
         return entries, applied
