@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import select
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from conftest import SimFactory
 
 from htx_cancel.simulator import Faults
 
+COLOUR = re.compile(r"\x1b\[[0-9;]*?(?:3[0-8]|9[0-7])(?:;[0-9;]*)?m")
 IDS = ",".join(str(n) for n in range(1000, 1200))
 
 
@@ -81,3 +83,45 @@ def test_no_progress_when_stderr_is_not_a_terminal(slow_env: dict[str, str]) -> 
     )
     assert proc.returncode == 1
     assert "IDs resolved" not in proc.stderr
+
+
+def run_with_stdout_on_a_pty(env: dict[str, str]) -> str:
+    """stdout on a terminal, as when a person runs the command and reads the table."""
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "htx_cancel", "BTC-USDT", "-o", "101,301"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(follower)
+    seen = bytearray()
+    while select.select([leader], [], [], 30)[0]:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    assert proc.wait(timeout=30) == 1
+    return seen.decode(errors="replace")
+
+
+def test_table_is_coloured_on_a_terminal_unless_no_color(sim_factory: SimFactory) -> None:
+    sim = sim_factory(credentials=CREDENTIALS)
+    env = base_env(sim.url, TERM="xterm-256color", COLUMNS="120")
+    coloured = run_with_stdout_on_a_pty(env)
+    assert COLOUR.search(coloured) and "filled" in coloured
+    plain = run_with_stdout_on_a_pty({**env, "NO_COLOR": "1"})
+    assert not COLOUR.search(plain) and "filled" in plain  # bold may remain; colour may not
+
+
+def test_crash_reports_never_print_locals() -> None:
+    """Typer's pretty tracebacks once printed every local, secrets included."""
+    from htx_cancel.cli import app, sim_app
+
+    assert app.pretty_exceptions_show_locals is False
+    assert sim_app.pretty_exceptions_show_locals is False
