@@ -6,6 +6,7 @@ It turns the library's many exceptions into two of ours, so the engine reasons a
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import ssl
@@ -33,9 +34,17 @@ class Connection(Protocol):
 
 
 def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """System trust plus SSL_CERT_FILE plus --ca-bundle: trust is only ever added, never switched off."""
+    """System trust plus SSL_CERT_FILE plus --ca-bundle: trust is only ever added, never switched off.
+
+    Loading the system CA store costs tens of milliseconds, so a context is built once per
+    run (the CLI builds it before connecting, to check the files) and reused by every connect."""
+    return _tls_context(ca_bundle, os.environ.get("SSL_CERT_FILE"))
+
+
+@functools.lru_cache(maxsize=4)
+def _tls_context(ca_bundle: str | None, cert_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
-    for extra in (os.environ.get("SSL_CERT_FILE"), ca_bundle):
+    for extra in (cert_file, ca_bundle):
         if extra:
             try:
                 context.load_verify_locations(cafile=extra)

@@ -284,3 +284,12 @@ def test_gzip_bomb_does_not_raise_peak_rss(sim_factory: SimFactory) -> None:
     assert code_garbage == code_bomb == 0
     assert bomb.cancels[0].fault == "hostile:bomb"
     assert rss_bomb - rss_garbage < 5 * 1024
+
+
+def test_tls_trust_is_loaded_once_per_run(ca: trustme.CA, tmp_path: Path) -> None:
+    """Loading the system CA store costs tens of ms: the CLI's check and every (re)connect share it."""
+    from htx_cancel.transport import tls_context
+
+    bundle = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    assert tls_context(str(bundle)) is tls_context(str(bundle))
