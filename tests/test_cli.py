@@ -295,3 +295,28 @@ def test_a_full_log_disk_does_not_stop_the_cancel(sim_factory: SimFactory) -> No
     assert result.code == 0
     assert result.states() == {"101": "cancelled"}
     assert "audit log stopped" in result.err
+
+
+def test_htx_cancel_sim_serves_and_prints_url_and_demo_credentials() -> None:
+    import re
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from htx_cancel.cli import run_sim; run_sim()", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = "".join(proc.stdout.readline() for _ in range(4))
+        exports = dict(re.findall(r"export (\w+)=(\S+)", banner))
+        assert set(exports) == {"HTX_WS_URL", "HTX_ACCESS_KEY", "HTX_SECRET_KEY"}
+        env = {**base_env(), **exports}
+        result = run_cli(["BTC-USDT", "-o", "101,404", "--json"], env=env)
+        assert result.code == 1
+        assert result.states() == {"101": "cancelled", "404": "not_found"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
