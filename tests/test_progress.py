@@ -19,6 +19,21 @@ COLOUR = re.compile(r"\x1b\[[0-9;]*?(?:3[0-8]|9[0-7])(?:;[0-9;]*)?m")
 IDS = ",".join(str(n) for n in range(1000, 1200))
 
 
+def drain(leader: int) -> str:
+    """Everything the child writes to its terminal, until it closes it (EIO on Linux)."""
+    seen = bytearray()
+    while select.select([leader], [], [], 30)[0]:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return seen.decode(errors="replace")
+
+
 def run_with_stderr_on_a_pty(env: dict[str, str], *args: str) -> tuple[int, str, str]:
     """stderr on a pseudo-terminal as in an interactive shell; stdout a pipe as in `> file`."""
     leader, follower = pty.openpty()
@@ -30,21 +45,9 @@ def run_with_stderr_on_a_pty(env: dict[str, str], *args: str) -> tuple[int, str,
         stderr=follower,
     )
     os.close(follower)
-    seen = bytearray()
-    while True:
-        ready, _, _ = select.select([leader], [], [], 30)
-        if not ready:
-            break
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
+    seen = drain(leader)
     out = proc.stdout.read().decode() if proc.stdout else ""
-    return proc.wait(timeout=30), out, seen.decode(errors="replace")
+    return proc.wait(timeout=30), out, seen
 
 
 @pytest.fixture
@@ -96,18 +99,9 @@ def run_with_stdout_on_a_pty(env: dict[str, str]) -> str:
         stderr=subprocess.DEVNULL,
     )
     os.close(follower)
-    seen = bytearray()
-    while select.select([leader], [], [], 30)[0]:
-        try:
-            chunk = os.read(leader, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-    os.close(leader)
+    seen = drain(leader)
     assert proc.wait(timeout=30) == 1
-    return seen.decode(errors="replace")
+    return seen
 
 
 def test_table_is_coloured_on_a_terminal_unless_no_color(sim_factory: SimFactory) -> None:
