@@ -447,7 +447,7 @@ class Simulator:
             ready.set()
             await self._stop_event.wait()
 
-    def _listen(self) -> Server:
+    def _listen(self) -> contextlib.AbstractAsyncContextManager[Server]:
         """The websockets server: no library pings (HTX pings in JSON) and no permessage-deflate
         (HTX gzips each frame itself)."""
         return _ws_serve(
