@@ -69,10 +69,15 @@ class RunSettings(NamedTuple):
     batch_size: int = 10
     max_rate: int = 60
     ca_bundle: str | None = None
+    confirm: bool = False
 
 
 class OrderResult(NamedTuple):
-    """The report line for one ID: the exchange's own code and message beside the state it decided."""
+    """The report line for one ID: the exchange's own code and message beside the state it decided.
+
+    The last four fields are SPEC section 7's (`--confirm`): `confirmed` is None when the answer
+    was already final or no confirmation was asked for; volumes are decimal text exactly as the
+    exchange wrote them."""
 
     order_id: str | None
     client_order_id: str | None
@@ -80,6 +85,10 @@ class OrderResult(NamedTuple):
     code: int | None
     message: str | None
     attempts: int
+    confirmed: bool | None = None
+    final_state: str | None = None
+    filled_volume: str | None = None
+    volume: str | None = None
 
 
 class Report(NamedTuple):
@@ -93,6 +102,8 @@ class Report(NamedTuple):
     results: tuple[OrderResult, ...]
     interrupted: bool = False
     problems: tuple[str, ...] = ()
+    confirm: bool = False
+    """--confirm was asked for: renderers show the confirmation columns."""
 
     def summary(self) -> dict[str, int]:
         """Count per state, all seven present, so scripts can index any state without a default."""
