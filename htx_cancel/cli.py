@@ -14,10 +14,11 @@ import typer
 
 from htx_cancel import render
 from htx_cancel.config import CredentialOptions, Resolved, check_url_options, resolve
-from htx_cancel.engine import Event, World, plan, redacted_plan_frames, run_cancel
+from htx_cancel.engine import Event, World, run_cancel
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
 from htx_cancel.inputs import parse_inputs
 from htx_cancel.models import CancelRequest, Credentials, FrameEvent, ProgressEvent, Report, RunSettings
+from htx_cancel.plan import plan, redacted_plan_frames
 from htx_cancel.redaction import Redactor
 from htx_cancel.transport import TlsError, tls_context
 

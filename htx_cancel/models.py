@@ -44,6 +44,13 @@ class OrderRef(NamedTuple):
     value: str
 
 
+class Batch(NamedTuple):
+    """IDs of one kind that travel in one request."""
+
+    kind: IdKind
+    ids: tuple[str, ...]
+
+
 class CancelRequest(NamedTuple):
     """Validated input: everything needed to build frames, and nothing the network decides."""
 
