@@ -10,9 +10,13 @@ import functools
 import os
 import socket
 import ssl
-from typing import Protocol
+import time
+from collections.abc import Callable
+from typing import Final, Protocol
 
 import websocket
+
+from htx_cancel.frames import MAX_FRAME_BYTES
 
 
 class TransportError(Exception):
@@ -53,11 +57,55 @@ def _tls_context(ca_bundle: str | None, cert_file: str | None) -> ssl.SSLContext
     return context
 
 
-class WebSocketConnection:
-    """A connected trade socket, reading with a per-call deadline so every wait stays bounded."""
+MESSAGE_BUDGET: Final = MAX_FRAME_BYTES + 64
+"""Most bytes one message may take off the socket, headers and fragments included: the largest
+frame the codec accepts plus the WebSocket framing around it."""
+
+
+class _FrameTooLarge(Exception):
+    pass
+
+
+class _BoundedReader:
+    """Stands in for websocket-client's socket read inside its frame parser, so the library cannot
+    read past our deadline or our byte budget: it would otherwise read a whole declared frame (or
+    every fragment of a message) before returning, however large or slow.
+
+    `start(deadline)` arms it for one `recv`; bytes count from the start of a message until the
+    message is whole, across calls, so fragments interleaved with pings cannot reset the count."""
 
     def __init__(self, ws: websocket.WebSocket) -> None:
         self._ws = ws
+        self._read: Callable[[int], bytes] = ws.frame_buffer.recv
+        self.deadline = 0.0
+        self.used = 0
+
+    def __call__(self, bufsize: int) -> bytes:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise websocket.WebSocketTimeoutException("deadline passed")
+        if self.used >= MESSAGE_BUDGET:
+            raise _FrameTooLarge
+        if self._ws.sock is not None:
+            self._ws.sock.settimeout(left)
+        data = self._read(min(bufsize, MESSAGE_BUDGET - self.used))
+        self.used += len(data)
+        return data
+
+    def mid_message(self) -> bool:
+        """True when part of a frame or of a fragmented message has been read: the stream cannot
+        be resumed by anyone but the library, and a peer that stalls there is not trusted."""
+        buffer = self._ws.frame_buffer
+        return bool(buffer.header or buffer.recv_buffer or self._ws.cont_frame.recving_frames)
+
+
+class WebSocketConnection:
+    """A connected trade socket whose every read has an absolute deadline and a byte budget."""
+
+    def __init__(self, ws: websocket.WebSocket) -> None:
+        self._ws = ws
+        self._reader = _BoundedReader(ws)
+        ws.frame_buffer.recv = self._reader
 
     def send(self, text: str) -> None:
         """Write one text frame; a failure means the connection is gone."""
@@ -67,20 +115,26 @@ class WebSocketConnection:
             raise TransportError(f"connection lost while sending ({_describe(exc)})") from None
 
     def recv(self, timeout: float) -> bytes | str | None:
-        """One data frame, or None when nothing but control frames arrived within `timeout` s."""
-        self._ws.settimeout(max(timeout, 0.001))
+        """One data message, or None when nothing but control frames arrived within `timeout` s.
+
+        A message that is not whole by the deadline, or that grows past MESSAGE_BUDGET, ends the
+        connection (TransportError): the engine reconnects and resends what is unresolved."""
+        self._reader.deadline = time.monotonic() + max(timeout, 0.001)
         try:
             # control_frame=True: a WebSocket ping (answered by the library) returns here, so a
             # peer pinging faster than our timeout cannot hold the read past its deadline.
             opcode, data = self._ws.recv_data(control_frame=True)
-        except websocket.WebSocketTimeoutException:
-            return None
+        except _FrameTooLarge:
+            raise TransportError(f"the exchange sent a frame larger than {MESSAGE_BUDGET} bytes") from None
         except (OSError, websocket.WebSocketException) as exc:
-            if isinstance(exc, (socket.timeout, TimeoutError)):
-                return None
-            raise TransportError(f"connection lost ({_describe(exc)})") from None
+            if not isinstance(exc, (websocket.WebSocketTimeoutException, socket.timeout, TimeoutError)):
+                raise TransportError(f"connection lost ({_describe(exc)})") from None
+            if self._reader.mid_message():
+                raise TransportError(f"a frame was still incomplete after {timeout:.3g} s") from None
+            return None
         if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
             return None
+        self._reader.used = 0
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raise TransportError("the exchange closed the connection")
         if opcode == websocket.ABNF.OPCODE_TEXT:
