@@ -24,8 +24,12 @@ class Pacer:
         self._sent: deque[float] = deque()
 
     def delay(self, now: float) -> float:
-        """Seconds until one more request may be written (0.0 means now)."""
-        while self._sent and now - self._sent[0] >= self._window:
+        """Seconds until one more request may be written (0.0 means now).
+
+        Eviction and delay use one expression, `free_at = sent + window`: computed two ways
+        (`now - sent >= window` against `sent + window - now`) they can disagree in the last bit,
+        return 0 with nothing evicted, and let a whole queue through at once."""
+        while self._sent and self._sent[0] + self._window <= now:
             self._sent.popleft()
         if len(self._sent) < self._max_rate:
             return 0.0
