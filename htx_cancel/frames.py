@@ -146,6 +146,10 @@ def decode(raw: bytes | str) -> dict[str, object]:
     return message
 
 
+ANSWER_OPS: Final = (None, "auth", "cancel_batch_orders", "sub")
+"""Ops whose frames answer a request of ours; a push (`notify`) or anything else that happens to
+carry our cid answers nothing."""
+
 _CODE: Final = re.compile(r"-?[0-9]{1,15}")
 _ID: Final = re.compile(r"[0-9]{1,19}")
 
@@ -196,7 +200,7 @@ def classify(message: Mapping[str, object]) -> Event:
         return Notice(str(op), code, text)
     cid = message.get("cid")
     has_cid = isinstance(cid, (str, int)) and not isinstance(cid, bool)
-    if has_cid or op == "auth":
+    if (has_cid and op in ANSWER_OPS) or op == "auth":
         failed = message.get("status") == "error" or (code is not None and code not in (0, 200))
         ok = not failed and (code is not None or message.get("status") == "ok")
         return Answer(
