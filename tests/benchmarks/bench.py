@@ -157,25 +157,30 @@ class RunRecords:
     cancels: list[CancelRow]
     connections: int
     rate_limited: int
+    subs: tuple[int, ...] = ()
+    """Connection numbers of the run's `op: sub` frames (`--confirm`'s order-push subscription)."""
 
 
 class SimProcess:
     """simserver.py in a child process; `take()` returns what happened since the previous take."""
 
-    def __init__(self, latency: float, rate_limit: int, rate_window: float = WINDOW) -> None:
+    def __init__(
+        self, latency: float, rate_limit: int, rate_window: float = WINDOW, extra: Sequence[str] = ()
+    ) -> None:
         cmd = [
             sys.executable,
             str(HERE / "simserver.py"),
             f"--latency={latency}",
             f"--rate-limit={rate_limit}",
             f"--rate-window={rate_window}",
+            *extra,
         ]
         self._proc = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
         assert self._proc.stdout is not None
         line = self._proc.stdout.readline().strip()
-        if not line.startswith("ws://"):
+        if not line.startswith(("ws://", "wss://")):
             self.close()
             raise BenchError(f"simulator did not start (said {line!r})")
         self.url: Final = line
@@ -200,7 +205,14 @@ class SimProcess:
         raw = dump["cancels"]
         assert isinstance(raw, list)
         rows = [CancelRow(**row) for row in raw if row["connection"] > self._connections]
-        records = RunRecords(rows, connections - self._connections, rate_limited - self._rate_limited)
+        subs = dump.get("subs", [])
+        assert isinstance(subs, list)
+        records = RunRecords(
+            rows,
+            connections - self._connections,
+            rate_limited - self._rate_limited,
+            tuple(int(c) for c in subs if int(c) > self._connections),
+        )
         self._connections, self._rate_limited = connections, rate_limited
         return records
 

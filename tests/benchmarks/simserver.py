@@ -4,13 +4,16 @@ Why a separate process: a simulator on a thread of the benchmark would share the
 code that starts and reaps the clients being timed, and its event loop would stall whenever the
 benchmark does anything. In its own process it behaves like a (very near) exchange.
 
-    python simserver.py [--latency S] [--rate-limit N] [--rate-window S]
+    python simserver.py [--latency S] [--rate-limit N] [--rate-window S] [--certfile PEM --keyfile PEM]
 
-prints the URL on one line once connections are accepted, then serves line commands:
+prints the URL on one line once connections are accepted (`wss://localhost:PORT/...` with
+`--certfile`/`--keyfile`, a certificate chain for "localhost" and its key: TLS as the exchange
+serves it; `ws://127.0.0.1:PORT/...` without), then serves line commands:
 
 - `dump`: one JSON line with every cancel request so far (arrival `t` and `answered_at` on
   `time.monotonic()`, which is CLOCK_MONOTONIC and so system-wide on Linux: the benchmark can
-  compare them with its own clock), the number of 1032 answers and of connections;
+  compare them with its own clock), the number of 1032 answers and of connections, and the
+  connection number of every `op: sub` frame (a `--confirm` run's order-push subscription);
 - `quit` (or end of input): stop and exit.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import ssl
 import sys
 from collections.abc import Sequence
 
@@ -38,7 +42,27 @@ def _dump(sim: Simulator) -> str:
         }
         for record in sim.cancels
     ]
-    return json.dumps({"cancels": cancels, "rate_limited": sim.rate_limited, "connections": sim.connections})
+    subs = [
+        frame.connection
+        for frame in sim.received
+        if isinstance(frame.message, dict) and frame.message.get("op") == "sub"
+    ]
+    return json.dumps(
+        {
+            "cancels": cancels,
+            "rate_limited": sim.rate_limited,
+            "connections": sim.connections,
+            "subs": subs,
+        }
+    )
+
+
+def _server_tls(certfile: str, keyfile: str) -> ssl.SSLContext:
+    """A server context as any TLS 1.2+ server has one; the test CA behind the chain is the
+    clients' business (SSL_CERT_FILE)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 def main(argv: Sequence[str]) -> int:
@@ -47,9 +71,14 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--latency", type=float, default=0.0, help="added one-way latency, seconds")
     parser.add_argument("--rate-limit", type=int, default=72, help="cancel requests per window")
     parser.add_argument("--rate-window", type=float, default=3.0, help="rate window, seconds")
+    parser.add_argument("--certfile", help="serve TLS with this certificate chain (PEM, for localhost)")
+    parser.add_argument("--keyfile", help="the private key of --certfile (PEM)")
     args = parser.parse_args(argv)
+    if (args.certfile is None) != (args.keyfile is None):
+        parser.error("--certfile and --keyfile go together")
+    tls = _server_tls(args.certfile, args.keyfile) if args.certfile else None
     faults = Faults(latency=args.latency, rate_limit=args.rate_limit, rate_window=args.rate_window)
-    with Simulator(demo_book(), faults) as sim:
+    with Simulator(demo_book(), faults, ssl_context=tls) as sim:
         print(sim.url, flush=True)
         for line in sys.stdin:
             command = line.strip()
