@@ -218,13 +218,15 @@ class Ledger:
             if mine in conflicting or item.code is None:
                 continue
             wanted.discard(mine)
+            other = item.client_order_id if batch.kind is IdKind.ORDER else item.order_id
+            if other:
+                self._other_id[(batch.kind, mine)] = other
             state = reconcile.order_state(item.code)
             if state is None:
                 transient.append(mine)
                 last = (item.code, item.message)
                 continue
-            other = item.client_order_id if batch.kind is IdKind.ORDER else item.order_id
-            self._finish(batch.kind, mine, state, item.code, item.message, other)
+            self._finish(batch.kind, mine, state, item.code, item.message)
         if late:
             return
         if transient:
@@ -259,15 +261,12 @@ class Ledger:
         state: State,
         code: int | None,
         message: str | None,
-        other: str | None = None,
     ) -> None:
         """The first final answer stands; only `unknown` gives way, to a real answer."""
         key = (kind, value)
         found = self._final.get(key)
         if found is not None and (found.state is not State.UNKNOWN or state is State.UNKNOWN):
             return
-        if other:
-            self._other_id[key] = other
         self._final[key] = self._make(kind, value, state, code, message)
 
     def _make(
