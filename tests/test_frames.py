@@ -6,6 +6,7 @@ import gzip
 import json
 import tracemalloc
 import zlib
+from datetime import datetime, timedelta, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,7 +14,7 @@ from hypothesis import strategies as st
 from htx_cancel import frames
 from htx_cancel.models import Credentials, IdKind
 from htx_cancel.redaction import Redactor, mask_access_key
-from htx_cancel.signing import payload, sign, signed_params
+from htx_cancel.signing import payload, sign, signed_params, timestamp_for
 
 VECTOR_KEY = "e2xxxxxx-99xxxxxx-84xxxxxx-7xxxx"
 VECTOR_SECRET = "b0xxxxxx-c6xxxxxx-94xxxxxx-dxxxx"
@@ -185,3 +186,20 @@ def test_redactor_removes_secrets_and_masks_the_access_key() -> None:
     assert VECTOR_SECRET not in text and "SIG+/=" not in text and VECTOR_KEY not in text
     assert "e2xx...xxxx" in text  # first and last four characters
     assert mask_access_key("short") == "*****"
+
+
+def test_timestamps_are_utc_whatever_zone_the_moment_is_in() -> None:
+    tokyo = timezone(timedelta(hours=9))
+    moment = datetime(2017, 5, 12, 0, 19, 30, tzinfo=tokyo)
+    assert timestamp_for(moment) == "2017-05-11T15:19:30"
+    west = datetime(2017, 5, 11, 10, 19, 30, 999999, tzinfo=timezone(timedelta(hours=-5)))
+    assert timestamp_for(west) == "2017-05-11T15:19:30"
+
+
+def test_the_access_key_mask_is_exactly_first_four_and_last_four() -> None:
+    key = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"  # every character distinct: any off-by-one shows
+    assert mask_access_key(key) == "ABCD...2345"
+    assert mask_access_key(key[:12]) == "ABCD...IJKL"
+    assert mask_access_key(key[:11]) == "*" * 11
+    assert mask_access_key("") == ""
+    assert Redactor((), key)(f"key={key};") == "key=ABCD...2345;"

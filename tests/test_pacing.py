@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from htx_cancel.pacing import MARGIN, WINDOW, Backoff, Pacer
@@ -49,3 +49,26 @@ def test_back_off_grows_with_jitter_and_a_cap() -> None:
     assert all(0.4 <= backoff.delay(3, False, rng) <= 0.8 for _ in range(100))
     assert all(0.5 <= backoff.delay(1, True, rng) <= 1.0 for _ in range(100))
     assert all(backoff.delay(20, True, rng) <= 5.0 for _ in range(100))
+
+
+# Found by hypothesis against the old pacer (eviction `now - s0 >= W`, delay `s0 + W - now`):
+# at this `now` the two disagreed in the last bit, the delay came back 0 with nothing evicted,
+# and a send loop holding `now` let its whole queue through.
+STALE_S0, STALE_NOW = 2.5541705943714743, 5.804170594371474
+
+
+@example(start=STALE_S0, offset=STALE_NOW - STALE_S0 - (WINDOW + MARGIN))
+@given(start=st.floats(0, 1e6), offset=st.floats(-1e-6, 1e-6))
+def test_a_send_loop_with_a_stale_clock_cannot_burst(start: float, offset: float) -> None:
+    """Fill the window at `start`, then drain a queue of 500 at one instant near its end: at most
+    the window's worth can go, whatever the rounding."""
+    pacer = Pacer(60)
+    for _ in range(60):
+        pacer.record(start)
+    now = start + WINDOW + MARGIN + offset
+    sent = 0
+    while sent < 500 and pacer.delay(now) == 0.0:
+        pacer.record(now)
+        sent += 1
+    assert sent in (0, 60)
+    assert pacer.delay(now) > 0.0
