@@ -727,3 +727,81 @@ def test_ctrl_c_at_the_prompt_is_exit_130_and_sends_nothing(sim_factory: SimFact
     assert run.code == 130, run.terminal
     assert "Traceback" not in run.terminal
     assert sim.connections == 0
+
+
+# --------------------------------------------------------------------------- files, keys, URLs
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo", "device"])
+def test_a_secret_key_file_that_is_not_a_regular_file_says_so(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "key"
+    if kind == "directory":
+        path.mkdir(mode=0o700)
+    elif kind == "fifo":
+        os.mkfifo(path, 0o600)  # an open without O_NONBLOCK would hang here
+    else:
+        path = Path("/dev/null")
+    env = {"HTX_ACCESS_KEY": "ak", "HTX_CANCEL_CONFIG": str(tmp_path / "none.toml")}
+    with pytest.raises(CredentialsError) as raised:
+        resolve(CredentialOptions(secret_key_file=str(path)), env, None)
+    assert str(raised.value) == f"{path} is not a regular file"
+    assert "chmod" not in str(raised.value)
+
+
+def test_a_config_that_is_a_directory_says_so(tmp_path: Path) -> None:
+    env = {"HTX_CANCEL_CONFIG": str(tmp_path)}
+    with pytest.raises(CredentialsError, match="is not a regular file"):
+        resolve(CredentialOptions(), env, None)
+
+
+def test_the_mode_checked_is_the_one_of_the_file_read(tmp_path: Path) -> None:
+    """Through a symlink the check follows to what is opened, not to the link's own mode."""
+    target = write(tmp_path / "real-key", "sk\n", 0o644)
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    env = {"HTX_ACCESS_KEY": "ak", "HTX_CANCEL_CONFIG": str(tmp_path / "none.toml")}
+    with pytest.raises(CredentialsError, match=f"chmod 600 {link}"):
+        resolve(CredentialOptions(secret_key_file=str(link)), env, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "source"),
+    [("\ufeffsk-1", "file"), ("  sk-1\t", "env"), ("\ufeff sk-1 ", "env"), (" sk-1", "profile")],
+)
+def test_a_bom_or_white_space_around_the_secret_is_removed_with_a_warning(
+    tmp_path: Path, raw: str, source: str
+) -> None:
+    env = {"HTX_ACCESS_KEY": " ak-1 ", "HTX_CANCEL_CONFIG": str(tmp_path / "c.toml")}
+    options = CredentialOptions()
+    if source == "file":
+        options = CredentialOptions(secret_key_file=str(write(tmp_path / "key", raw + "\n")))
+    elif source == "env":
+        env["HTX_SECRET_KEY"] = raw
+    else:
+        write(tmp_path / "c.toml", toml_table("default", secret_key=raw))
+    resolved = resolve(options, env, None)
+    assert resolved.credentials == Credentials("ak-1", "sk-1")
+    assert any("access key from HTX_ACCESS_KEY" in w for w in resolved.warnings)
+    assert any("secret key from" in w for w in resolved.warnings)
+    assert all("sk-1" not in w for w in resolved.warnings)
+
+
+@pytest.mark.parametrize("raw", ["sk 1", "sk\x1b1", "sk\u202e1", "sk\u00e91"])
+def test_a_secret_with_white_space_or_odd_characters_inside_is_refused(tmp_path: Path, raw: str) -> None:
+    env = {"HTX_ACCESS_KEY": "ak", "HTX_SECRET_KEY": raw, "HTX_CANCEL_CONFIG": str(tmp_path / "c.toml")}
+    with pytest.raises(CredentialsError, match="secret key from HTX_SECRET_KEY contains") as raised:
+        resolve(CredentialOptions(), env, None)
+    assert raw not in str(raised.value)
+
+
+def test_clean_keys_give_no_warning(tmp_path: Path) -> None:
+    env = {"HTX_ACCESS_KEY": "ak", "HTX_SECRET_KEY": "sk", "HTX_CANCEL_CONFIG": str(tmp_path / "c.toml")}
+    assert resolve(CredentialOptions(), env, None).warnings == ()
+
+
+@pytest.mark.parametrize(
+    "url", ["WSS://api.hbdm.com/linear-swap-trade", "Wss://api.hbdm.com/linear-swap-trade"]
+)
+def test_an_upper_case_scheme_is_accepted_and_still_means_tls(url: str) -> None:
+    env = {"HTX_ACCESS_KEY": "ak", "HTX_SECRET_KEY": "sk", "HTX_WS_URL": url}
+    assert resolve(CredentialOptions(), env, None).url == "wss://api.hbdm.com/linear-swap-trade"
