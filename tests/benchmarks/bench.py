@@ -157,8 +157,10 @@ class RunRecords:
     cancels: list[CancelRow]
     connections: int
     rate_limited: int
-    subs: tuple[int, ...] = ()
-    """Connection numbers of the run's `op: sub` frames (`--confirm`'s order-push subscription)."""
+    notify_connections: int = 0
+    """Connections to the notification socket (`--confirm`'s second socket)."""
+    subs: int = 0
+    """`op: sub` frames on the notification socket (`--confirm`'s order-push subscription)."""
 
 
 class SimProcess:
@@ -186,6 +188,8 @@ class SimProcess:
         self.url: Final = line
         self._connections = 0
         self._rate_limited = 0
+        self._notify = 0
+        self._subs = 0
 
     def _dump(self) -> dict[str, object]:
         assert self._proc.stdin is not None and self._proc.stdout is not None
@@ -205,15 +209,17 @@ class SimProcess:
         raw = dump["cancels"]
         assert isinstance(raw, list)
         rows = [CancelRow(**row) for row in raw if row["connection"] > self._connections]
-        subs = dump.get("subs", [])
-        assert isinstance(subs, list)
+        notify = int(str(dump.get("notify_connections", 0)))
+        subs = int(str(dump.get("subs", 0)))
         records = RunRecords(
             rows,
             connections - self._connections,
             rate_limited - self._rate_limited,
-            tuple(int(c) for c in subs if int(c) > self._connections),
+            notify - self._notify,
+            subs - self._subs,
         )
         self._connections, self._rate_limited = connections, rate_limited
+        self._notify, self._subs = notify, subs
         return records
 
     def close(self) -> None:
@@ -255,8 +261,13 @@ def htx_cancel_path() -> str:
 
 
 def client_env(url: str) -> dict[str, str]:
-    """Demo credentials and the URL from the environment, no config file, no colour: the cron case."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HTX_")}
+    """Demo credentials and the URL from the environment, no config file, no colour: the cron case.
+
+    No PYTHON* variables either: a shell that sets PYTHONDONTWRITEBYTECODE=1 would stop the
+    warm-up run from writing .pyc files, and every timed run would compile each module whose
+    source is newer than its .pyc (measured: ~19 ms per run when all of htx_cancel compiles),
+    which no installed copy ever does; PYTHONUNBUFFERED would make every output line a write."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("HTX_", "PYTHON"))}
     env.update(
         HTX_WS_URL=url,
         HTX_ACCESS_KEY=DEMO_ACCESS_KEY,
@@ -401,7 +412,7 @@ def case_start(results: Results) -> None:
             results.runs,
             lambda: ours.append(measure(sim, htx_cmd(3), htx_check(3, 1))),
             lambda: base.append(measure(sim, baseline_cmd(sim.url), baseline_check)),
-            lambda: bare.append(run_process([sys.executable, "-c", "pass"], dict(os.environ)).wall),
+            lambda: bare.append(run_process([sys.executable, "-c", "pass"], client_env(sim.url)).wall),
         )
         results.start_ours, results.start_base, results.python_bare = ours[1:], base[1:], bare[1:]
         # Imports of a whole real run, not just of the module: libraries may import more lazily

@@ -12,8 +12,8 @@ serves it; `ws://127.0.0.1:PORT/...` without), then serves line commands:
 
 - `dump`: one JSON line with every cancel request so far (arrival `t` and `answered_at` on
   `time.monotonic()`, which is CLOCK_MONOTONIC and so system-wide on Linux: the benchmark can
-  compare them with its own clock), the number of 1032 answers and of connections, and the
-  connection number of every `op: sub` frame (a `--confirm` run's order-push subscription);
+  compare them with its own clock), the number of 1032 answers and of trade connections, and,
+  for `--confirm` runs, how many notification connections and `op: sub` frames there were;
 - `quit` (or end of input): stop and exit.
 """
 
@@ -42,16 +42,16 @@ def _dump(sim: Simulator) -> str:
         }
         for record in sim.cancels
     ]
-    subs = [
-        frame.connection
-        for frame in sim.received
-        if isinstance(frame.message, dict) and frame.message.get("op") == "sub"
-    ]
+    # A --confirm run's second socket: its frames are marked socket="notify" and its connections
+    # are numbered on their own, from 1 (older simulators have neither: there are none then).
+    notify = [frame for frame in sim.received if getattr(frame, "socket", "trade") == "notify"]
+    subs = sum(1 for frame in notify if isinstance(frame.message, dict) and frame.message.get("op") == "sub")
     return json.dumps(
         {
             "cancels": cancels,
             "rate_limited": sim.rate_limited,
             "connections": sim.connections,
+            "notify_connections": max((frame.connection for frame in notify), default=0),
             "subs": subs,
         }
     )
