@@ -37,11 +37,14 @@ class CredentialsError(HtxCancelError):
 
 
 def exit_code_for(report: Report) -> ExitCode:
-    """Derive the exit code from the report alone, so the code and the printed rows cannot disagree."""
+    """Derive the exit code from the report alone, so the code and the printed rows cannot disagree.
+
+    An accepted cancel whose final state could not be confirmed (`--confirm`) is as unknown as an
+    unanswered one: the order may have filled (SPEC section 5)."""
     if report.interrupted:
         return ExitCode.INTERRUPTED
     states = {result.state for result in report.results}
-    if State.UNKNOWN in states:
+    if State.UNKNOWN in states or any(result.confirmed is False for result in report.results):
         return ExitCode.UNKNOWN
     if states <= DONE_STATES:
         return ExitCode.OK

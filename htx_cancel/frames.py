@@ -71,7 +71,14 @@ class Other(NamedTuple):
     op: str | None
 
 
-Event = Ping | Notice | Answer | Other
+class Push(NamedTuple):
+    """`op: notify` on the notification socket: an order's state changed (SPEC section 7)."""
+
+    topic: str | None
+    data: object
+
+
+Event = Ping | Notice | Answer | Push | Other
 
 
 class AnswerItem(NamedTuple):
@@ -104,6 +111,11 @@ def cancel_frame(cid: str, contract_code: str, kind: IdKind, ids: tuple[str, ...
             "data": {"contract_code": contract_code, kind.value: list(ids)},
         }
     )
+
+
+def subscribe_frame(cid: str, contract_code: str) -> str:
+    """Subscribe to the `orders` topic of one contract on the v5 notification socket."""
+    return _dumps({"op": "sub", "cid": cid, "topic": "orders", "contract_code": contract_code})
 
 
 def pong_frame(ping: Ping) -> str:
@@ -198,6 +210,9 @@ def classify(message: Mapping[str, object]) -> Event:
     text = _text(_first(message, "err-msg", "err_msg", "message", "msg"))
     if op in ("close", "error"):
         return Notice(str(op), code, text)
+    if op == "notify":
+        topic = message.get("topic")
+        return Push(topic if isinstance(topic, str) else None, message.get("data"))
     cid = message.get("cid")
     has_cid = isinstance(cid, (str, int)) and not isinstance(cid, bool)
     if (has_cid and op in ANSWER_OPS) or op == "auth":
@@ -232,3 +247,75 @@ def cancel_items(data: object) -> tuple[AnswerItem, ...] | None:
             )
         )
     return tuple(items)
+
+
+class OrderUpdate(NamedTuple):
+    """An order as a push, the order query or the open-orders listing describes it; volumes stay
+    decimal text as the exchange wrote them."""
+
+    order_id: str | None
+    client_order_id: str | None
+    contract_code: str | None
+    side: str | None
+    state: str | None
+    volume: str | None
+    trade_volume: str | None
+    updated_time: int | None
+
+
+STATE_NUMBERS: Final = {
+    1: "new",
+    2: "new",
+    3: "new",
+    4: "partially_filled",
+    5: "partially_canceled",
+    6: "filled",
+    7: "canceled",
+    11: "canceling",
+}
+"""HTX's older numeric order status (its open-orders example shows `"state": 3`), as words."""
+
+_DECIMAL: Final = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,30})?")
+
+
+def as_volume(value: object) -> str | None:
+    """A volume as decimal text, exactly as written when it came as a string (or as a Decimal, as
+    the REST client decodes fractions); a float is written back in Python's shortest form."""
+    if value is None or isinstance(value, (bool, dict, list)):
+        return None
+    text = value if isinstance(value, str) else str(value)
+    return text.strip() if _DECIMAL.fullmatch(text.strip()) else None
+
+
+def _state(value: object) -> str | None:
+    if isinstance(value, str) and value.isascii() and value.replace("_", "").isalpha():
+        return value.lower()
+    code = as_code(value)
+    return STATE_NUMBERS.get(code) if code is not None else None
+
+
+def _word(value: object) -> str | None:
+    return value if isinstance(value, str) and value.isascii() and value.isprintable() else None
+
+
+def order_updates(data: object) -> tuple[OrderUpdate, ...]:
+    """Orders in a push, a query answer or a listing page: `data` as one object or a list of them
+    (HTX's example shows an object, its SDK a list). Entries that are not objects are skipped."""
+    entries = data if isinstance(data, list) else [data]
+    updates = []
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        updates.append(
+            OrderUpdate(
+                order_id=as_id(_first(entry, "order_id_str", "order_id", "orderId")),
+                client_order_id=as_id(_first(entry, "client_order_id", "clientOrderId")),
+                contract_code=_word(entry.get("contract_code")),
+                side=_word(entry.get("side")),
+                state=_state(entry.get("state")),
+                volume=as_volume(entry.get("volume")),
+                trade_volume=as_volume(entry.get("trade_volume")),
+                updated_time=as_code(entry.get("updated_time")),
+            )
+        )
+    return tuple(updates)

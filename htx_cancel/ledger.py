@@ -56,6 +56,7 @@ class Ledger:
         self._queue: list[Queued] = []
         self._inflight: dict[str, InFlight] = {}
         self._past: dict[str, Batch] = {}
+        self._settled: list[Key] = []
         self._seq = itertools.count()
         self.requests_sent = 0
         self.requests_answered = 0
@@ -179,6 +180,12 @@ class Ledger:
     def results(self) -> tuple[OrderResult, ...]:
         return tuple(self.result(ref) for ref in self.orders)
 
+    def take_settled(self) -> list[tuple[IdKind, OrderResult]]:
+        """Results that became final since the last call (for `--confirm`, which needs to know
+        when each cancel was accepted)."""
+        settled, self._settled = self._settled, []
+        return [(key[0], self._final[key]) for key in settled]
+
     def unresolved(self, batch: Batch) -> tuple[str, ...]:
         return tuple(i for i in batch.ids if (batch.kind, i) not in self._final)
 
@@ -268,6 +275,7 @@ class Ledger:
         if found is not None and (found.state is not State.UNKNOWN or state is State.UNKNOWN):
             return
         self._final[key] = self._make(kind, value, state, code, message)
+        self._settled.append(key)
 
     def _make(
         self, kind: IdKind, value: str, state: State, code: int | None, message: str | None

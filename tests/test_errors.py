@@ -46,3 +46,25 @@ def test_summary_has_all_seven_states() -> None:
         "rejected": 0,
         "unknown": 0,
     }
+
+
+def confirmed_report(*rows: tuple[State, bool | None]) -> Report:
+    results = tuple(
+        OrderResult(str(n), None, s, 200, None, 1, confirmed=c) for n, (s, c) in enumerate(rows, 1)
+    )
+    return Report("BTC-USDT", "wss://x/y", False, 1, 0, results, confirm=True)
+
+
+@pytest.mark.parametrize(
+    ("rows", "code"),
+    [
+        (((State.CANCELLED, True), (State.ALREADY_CANCELLED, None)), ExitCode.OK),
+        (((State.CANCELLED, True), (State.FILLED, True)), ExitCode.NOT_DONE),  # filled as it was cancelled
+        (((State.CANCELLED, False), (State.CANCELLED, True)), ExitCode.UNKNOWN),  # no final state
+        (((State.CANCELLING, False), (State.NOT_FOUND, None)), ExitCode.UNKNOWN),
+    ],
+)
+def test_an_unconfirmed_accepted_cancel_is_exit_4(
+    rows: tuple[tuple[State, bool | None], ...], code: ExitCode
+) -> None:
+    assert exit_code_for(confirmed_report(*rows)) is code
