@@ -33,6 +33,7 @@ from htx_cancel.simulator import (
     demo_book,
     serve,
 )
+from htx_cancel.simulator.wire import frame_header
 
 SimFactory = Callable[..., Simulator]
 DEMO = Credentials(DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
@@ -429,6 +430,81 @@ def test_hostile_error_keeps_the_connection(quiet: SimFactory) -> None:
     assert codes(cancel(ws, "c-2", order_ids=["102"])) == {"102": 200}
     assert sim.cancels[0].fault == "hostile:error" and sim.cancels[0].code == 0
     ws.close()
+
+
+def _raw_after_cancel(quiet: SimFactory, kind: str, **faults: Any) -> tuple[Simulator, websocket.WebSocket]:
+    """A raw hostile fault's bytes are read straight off the socket: websocket-client would
+    refuse them (or wait for ever), and the test is about what is on the wire."""
+    sim = quiet(hostile=[kind], **faults)
+    ws = connect(sim)
+    auth(ws)
+    send_cancel(ws, "c-1", order_ids=["101"])
+    return sim, ws
+
+
+def read_exact(sock: Any, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        assert chunk, "connection closed early"
+        data += chunk
+    return data
+
+
+def test_hostile_oversized_declares_300_mb_and_streams_with_flow_control(quiet: SimFactory) -> None:
+    sim, ws = _raw_after_cancel(quiet, "oversized")
+    header = read_exact(ws.sock, 10)
+    assert header[:2] == b"\x82\x7f"  # FIN + binary; no mask bit, 64-bit length follows
+    assert int.from_bytes(header[2:], "big") == 300 * 1024 * 1024
+    assert read_exact(ws.sock, 1 << 20) == bytes(1 << 20)
+    assert sim.order("101").status == "cancelled" and sim.cancels[0].fault == "hostile:oversized"
+    time.sleep(0.3)  # stop reading: the simulator must stop writing once the buffers are full
+    written = sim.raw_written
+    time.sleep(0.2)
+    assert sim.raw_written == written < 64 << 20  # paused, far short of the 300 MB promised
+    assert sim.hostile_streams == 1 and sim.cancels[0].answered_at is None
+    ws.sock.close()
+    wait_until(lambda: sim.hostile_streams == 0)
+
+
+def test_hostile_drip_writes_the_real_answer_a_byte_at_a_time(quiet: SimFactory) -> None:
+    interval = 0.01
+    sim, ws = _raw_after_cancel(quiet, "drip", drip_interval=interval)
+    arrivals: list[float] = []
+    data = b""
+    while len(data) < 2 or len(data) < 2 + data[1]:
+        data += read_exact(ws.sock, 1)
+        arrivals.append(time.monotonic())
+    assert data[0] == 0x82 and data[1] < 126  # FIN + binary, unmasked, short length
+    answer = json.loads(gzip.decompress(data[2:]))
+    assert (answer["cid"], codes(answer)) == ("c-1", {"101": 200})
+    assert arrivals[-1] - arrivals[0] >= (len(data) - 1) * interval * 0.8
+    wait_until(lambda: sim.cancels[0].answered_at is not None)
+    assert sim.cancels[0].code == 200 and sim.cancels[0].fault == "hostile:drip"
+    assert codes(cancel(ws, "c-2", order_ids=["102"])) == {"102": 200}  # in step again
+    ws.close()
+
+
+def test_hostile_endless_fragments_never_finish_the_message(quiet: SimFactory) -> None:
+    sim, ws = _raw_after_cancel(quiet, "endless_fragments", fragment_interval=0.005)
+    first = read_exact(ws.sock, 2)
+    assert first[0] == 0x01  # FIN clear, text
+    assert first[1] & 0x80 == 0  # server frames are never masked
+    assert read_exact(ws.sock, first[1]).startswith(b'{"op":')
+    for _ in range(5):
+        header = read_exact(ws.sock, 2)
+        assert header[0] == 0x00 and 0 < header[1] < 126  # FIN clear, continuation, small
+        assert read_exact(ws.sock, header[1]) == b"x" * header[1]
+    assert sim.hostile_streams == 1
+    ws.sock.close()
+    wait_until(lambda: sim.hostile_streams == 0)
+
+
+def test_frame_headers_use_the_shortest_length_encoding() -> None:
+    assert frame_header(0x2, 125) == b"\x82\x7d"
+    assert frame_header(0x2, 126) == b"\x82\x7e\x00\x7e"
+    assert frame_header(0x1, 65535, fin=False) == b"\x01\x7e\xff\xff"
+    assert frame_header(0x0, 65536) == b"\x80\x7f" + (65536).to_bytes(8, "big")
 
 
 # ------------------------------------------------------------------------------ heartbeat and garbage

@@ -19,7 +19,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from http import HTTPStatus
 from types import TracebackType
@@ -43,7 +43,19 @@ from htx_cancel.simulator.exchange import (
 )
 from htx_cancel.simulator.faults import HOSTILE_KINDS, Faults
 from htx_cancel.simulator.records import CancelRecord, Received
-from htx_cancel.simulator.wire import gzip_json, hostile_payload
+from htx_cancel.simulator.wire import (
+    ENDLESS_FIRST,
+    ENDLESS_PIECE,
+    OPCODE_BINARY,
+    OPCODE_CONTINUATION,
+    OPCODE_TEXT,
+    OVERSIZED_CHUNK,
+    OVERSIZED_DECLARED_BYTES,
+    frame,
+    frame_header,
+    gzip_json,
+    hostile_payload,
+)
 
 _CLOSE_TIMEOUT: Final = 1.0
 """Short, so stopping a simulator in a test never waits long on a client that stopped reading."""
@@ -65,6 +77,8 @@ class _Outgoing:
     """Called just before the payload is written, with the time: records the answer as given."""
     unsent: Callable[[], None] | None = None
     """Called when that write failed: takes the record back."""
+    raw: Callable[[], Awaitable[bool]] | None = None
+    """Bytes written below websockets instead of a payload; True when the connection can go on."""
 
 
 def _now_wall() -> float:
@@ -113,6 +127,8 @@ class Simulator:
         self._applied = 0
         self._omitted = False
         self._last_ping_ms = 0
+        self._streams = 0
+        self._raw_written = 0
         # Only touched on the server's loop.
         self._hostile: Final = deque(self.faults.hostile)
         self._request_errors: Final = deque(self.faults.request_errors)
@@ -157,6 +173,18 @@ class Simulator:
         """How many 1032 answers the cancels' rate window caused."""
         with self._lock:
             return self._rate_limited
+
+    @property
+    def hostile_streams(self) -> int:
+        """Raw hostile writes ("oversized", "drip", "endless_fragments") still going on."""
+        with self._lock:
+            return self._streams
+
+    @property
+    def raw_written(self) -> int:
+        """Bytes those raw hostile writes have put on the wire so far, frame headers included."""
+        with self._lock:
+            return self._raw_written
 
     def order(self, order_id: str) -> SimOrder:
         """A copy of the order's current state; KeyError when the book has no such order."""
@@ -246,7 +274,7 @@ class Simulator:
 
     def _bound(self, server: Server) -> None:
         self._loop = asyncio.get_running_loop()
-        self._port = int(server.sockets[0].getsockname()[1])
+        self._port = int(next(iter(server.sockets)).getsockname()[1])
 
     def _scheme(self, plain: str) -> str:
         return plain + "s" if self._ssl is not None else plain
@@ -315,6 +343,14 @@ class Simulator:
             if result.applied:
                 self._applied += 1
             return result, self._applied
+
+    def _count_stream(self, delta: int) -> None:
+        with self._lock:
+            self._streams += delta
+
+    def _count_raw(self, size: int) -> None:
+        with self._lock:
+            self._raw_written += size
 
     def _take_omit(self) -> bool:
         with self._lock:
@@ -391,6 +427,10 @@ class _Connection:
             delay = out.due - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
+            if out.raw is not None:
+                if not await out.raw():
+                    return
+                continue
             try:
                 if out.payload is not None:
                     # Recorded just before the write, so a test that has the answer in hand
@@ -445,6 +485,38 @@ class _Connection:
 
     def _ping_frame(self, ts: int) -> tuple[dict[str, object], tuple[bool, str]]:
         return {"op": "ping", "ts": str(ts)}, (False, _json_key(str(ts)))
+
+    def _send_stream(self, stream: Callable[[], Awaitable[bool]]) -> None:
+        """Queue a raw write: the sender runs it in turn and writes nothing else meanwhile."""
+        due = time.monotonic() + self.sim.faults.latency
+
+        async def counted() -> bool:
+            self.sim._count_stream(1)
+            try:
+                return await stream()
+            finally:
+                self.sim._count_stream(-1)
+
+        self.outbox.put_nowait(_Outgoing(due, None, raw=counted))
+
+    async def _write_raw(self, data: bytes) -> bool:
+        """Write bytes on the transport, below websockets (whose protocol would refuse these
+        frames), with flow control: wait while the transport's buffer is above its high-water
+        mark, so a client that stops reading holds the simulator's memory at one small chunk.
+        False once the client is gone.
+
+        Nothing else is written meanwhile (the sender is busy with this), except what websockets
+        writes by itself in answer to the client's control frames (a close, a ping)."""
+        transport = self.ws.transport
+        if transport.is_closing():
+            return False
+        transport.write(data)
+        self.sim._count_raw(len(data))
+        try:
+            await self.ws.drain()
+        except OSError:  # the connection was lost while the buffer was full
+            return False
+        return not transport.is_closing()
 
     def _ping(self) -> tuple[bool, str]:
         frame, key = self._ping_frame(self.sim._ping_ts())
@@ -583,7 +655,7 @@ class _TradeConnection(_Connection):
             self._send_raw(None, after="drop")
             return
         if sim._hostile:
-            await self._hostile(sim._hostile.popleft(), index)
+            await self._hostile(sim._hostile.popleft(), index, result)
             return
         answer = result.answer
         entries = answer.get("data")
@@ -592,9 +664,19 @@ class _TradeConnection(_Connection):
             sim._update_cancel(index, fault="omit")
         self._answer(index, answer, result.code)
 
-    async def _hostile(self, kind: str, index: int) -> None:
+    async def _hostile(self, kind: str, index: int, result: CancelResult) -> None:
         kind = kind if kind in HOSTILE_KINDS else "error"
         self.sim._update_cancel(index, fault=f"hostile:{kind}")
+        if kind == "oversized":
+            self._send_stream(self._oversized)
+            return
+        if kind == "endless_fragments":
+            self._send_stream(self._endless_fragments)
+            return
+        if kind == "drip":
+            whole = frame(OPCODE_BINARY, gzip_json(result.answer))
+            self._send_stream(lambda: self._drip(whole, index, result.code))
+            return
         # The bomb takes most of a second to build the first time: off the loop, so pings and
         # other connections carry on meanwhile.
         payload = await asyncio.get_running_loop().run_in_executor(
@@ -603,6 +685,39 @@ class _TradeConnection(_Connection):
         if kind == "close":
             self.dead = True
         self._send_raw(payload, after="close" if kind == "close" else None)
+
+    async def _oversized(self) -> bool:
+        """A binary frame whose header declares 300 MB, then zeros towards it, one reused chunk
+        at a time, for as long as the client keeps the connection."""
+        remaining = OVERSIZED_DECLARED_BYTES
+        if not await self._write_raw(frame_header(OPCODE_BINARY, remaining)):
+            return False
+        while remaining > 0:
+            chunk = OVERSIZED_CHUNK[: min(remaining, len(OVERSIZED_CHUNK))]
+            if not await self._write_raw(chunk):
+                return False
+            remaining -= len(chunk)
+        return True  # the frame is complete (and valid): the stream is back in step
+
+    async def _drip(self, whole: bytes, index: int, code: int) -> bool:
+        """The real answer's frame, one byte every `drip_interval`; answered once it is all out."""
+        for position in range(len(whole)):
+            if position:
+                await asyncio.sleep(self.sim.faults.drip_interval)
+            if not await self._write_raw(whole[position : position + 1]):
+                return False
+        self.sim._update_cancel(index, answered_at=time.monotonic(), code=code)
+        return True
+
+    async def _endless_fragments(self) -> bool:
+        """A text message begun with FIN=0 and continued, FIN=0 every time, until the client
+        leaves: each frame is small, only the message never ends."""
+        if not await self._write_raw(frame(OPCODE_TEXT, ENDLESS_FIRST, fin=False)):
+            return False
+        piece = frame(OPCODE_CONTINUATION, ENDLESS_PIECE, fin=False)
+        while await self._write_raw(piece):
+            await asyncio.sleep(self.sim.faults.fragment_interval)
+        return False
 
 
 def _host_without_port(host: str) -> str:
