@@ -33,6 +33,7 @@ from htx_cancel.simulator import (
     demo_book,
     serve,
 )
+from htx_cancel.simulator.exchange import NOTIFY_PATH
 from htx_cancel.simulator.wire import frame_header
 
 SimFactory = Callable[..., Simulator]
@@ -505,6 +506,246 @@ def test_frame_headers_use_the_shortest_length_encoding() -> None:
     assert frame_header(0x2, 126) == b"\x82\x7e\x00\x7e"
     assert frame_header(0x1, 65535, fin=False) == b"\x01\x7e\xff\xff"
     assert frame_header(0x0, 65536) == b"\x80\x7f" + (65536).to_bytes(8, "big")
+
+
+# ------------------------------------------------------------------------------ the notification socket
+
+OTHER = Credentials("other-access-key-0002", "other-secret-key-0002")
+
+
+def notify_connect(sim: Simulator, timeout: float = 3.0) -> websocket.WebSocket:
+    return websocket.create_connection(sim.notify_url, timeout=timeout)
+
+
+def notify_recv(
+    ws: websocket.WebSocket, *, gzipped: bool = False, answer_pings: bool = True
+) -> dict[str, Any]:
+    """The next notification frame that is not a server ping: text JSON, or gzip binary."""
+    while True:
+        opcode, data = recv_frame(ws)
+        if gzipped:
+            assert opcode == websocket.ABNF.OPCODE_BINARY and data[:2] == GZIP_MAGIC
+            message = json.loads(gzip.decompress(data))
+        else:
+            assert opcode == websocket.ABNF.OPCODE_TEXT
+            message = json.loads(data)
+        assert isinstance(message, dict)
+        if answer_pings and message.get("op") == "ping":
+            ws.send(json.dumps({"op": "pong", "ts": message["ts"]}))
+            continue
+        return message
+
+
+def notify_auth(
+    ws: websocket.WebSocket,
+    *,
+    credentials: Credentials = DEMO,
+    path: str = NOTIFY_PATH,
+    cid: str = "n-1",
+    gzipped: bool = False,
+) -> dict[str, Any]:
+    timestamp = timestamp_for(datetime.now(timezone.utc))
+    ws.send(auth_frame(credentials, "127.0.0.1", path, timestamp, cid).text)
+    return notify_recv(ws, gzipped=gzipped)
+
+
+def subscribe(
+    ws: websocket.WebSocket, contract: str | None = "BTC-USDT", cid: str = "s-1", *, gzipped: bool = False
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"op": "sub", "cid": cid, "topic": "orders"}
+    if contract is not None:
+        frame["contract_code"] = contract
+    ws.send(json.dumps(frame))
+    return notify_recv(ws, gzipped=gzipped)
+
+
+def listener(sim: Simulator, contract: str | None = "BTC-USDT", **kw: Any) -> websocket.WebSocket:
+    """An authenticated notification connection subscribed to `contract`."""
+    ws = notify_connect(sim)
+    gzipped = kw.pop("gzipped", False)
+    assert notify_auth(ws, gzipped=gzipped, **kw)["err-code"] == 0
+    assert subscribe(ws, contract, gzipped=gzipped)["err-code"] == 0
+    return ws
+
+
+def trader(sim: Simulator, credentials: Credentials = DEMO) -> websocket.WebSocket:
+    ws = connect(sim)
+    assert auth(ws, credentials=credentials)["code"] == 200
+    return ws
+
+
+def test_notify_auth_in_htx_documented_form(quiet: SimFactory) -> None:
+    sim = quiet()
+    assert sim.notify_url == sim.url.replace(WS_PATH, NOTIFY_PATH)
+    ws = notify_connect(sim)
+    answer = notify_auth(ws, cid="n-7")
+    assert set(answer) == {"op", "cid", "type", "err-code", "ts", "data"}
+    assert (answer["op"], answer["cid"], answer["type"], answer["err-code"]) == ("auth", "n-7", "api", 0)
+    assert answer["data"] == {"user-id": "12345678"} and abs(answer["ts"] / 1000 - time.time()) < 5
+    assert sim.notify_connections == 1 and sim.connections == 0
+    assert sim.received[0].socket == "notify" and sim.received[0].connection == 1
+    ws.close()
+
+
+@pytest.mark.parametrize(
+    ("faults", "path", "code"),
+    [({}, WS_PATH, 2003), ({"notify_auth_error": 2001}, NOTIFY_PATH, 2001)],
+)
+def test_notify_auth_refusals(quiet: SimFactory, faults: dict[str, Any], path: str, code: int) -> None:
+    ws = notify_connect(quiet(**faults))
+    answer = notify_auth(ws, path=path)  # signed for the trade socket's path: refused
+    assert (answer["op"], answer["err-code"], answer["cid"]) == ("auth", code, "n-1")
+    assert isinstance(answer["err-msg"], str) and "data" not in answer
+    assert subscribe(ws)["err-code"] == 2002  # not authenticated
+    ws.close()
+
+
+def test_subscription_ack_and_record(quiet: SimFactory) -> None:
+    sim = quiet()
+    ws = notify_connect(sim)
+    refused = subscribe(ws, cid="s-0")
+    assert (refused["err-code"], refused["err-msg"]) == (2002, "Authentication required.")
+    notify_auth(ws)
+    ack = subscribe(ws, cid="s-1")
+    assert set(ack) == {"op", "cid", "topic", "ts", "err-code", "contract_code"}
+    assert (ack["op"], ack["cid"], ack["topic"], ack["err-code"], ack["contract_code"]) == (
+        "sub",
+        "s-1",
+        "orders",
+        0,
+        "BTC-USDT",
+    )
+    assert [(r.op, r.cid, r.topic, r.contract_code, r.err_code) for r in sim.subscriptions] == [
+        ("sub", "s-0", "orders", "BTC-USDT", 2002),
+        ("sub", "s-1", "orders", "BTC-USDT", 0),
+    ]
+    ws.close()
+
+
+def test_sub_error_and_sub_silent(quiet: SimFactory) -> None:
+    ws = notify_connect(quiet(sub_error=2011))
+    notify_auth(ws)
+    refused = subscribe(ws)
+    assert (refused["err-code"], refused["err-msg"]) == (2011, "Contract doesn't exist.")
+    ws.close()
+    sim = quiet(sub_silent=True)
+    ws = notify_connect(sim, timeout=0.3)
+    notify_auth(ws)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        subscribe(ws)
+    assert sim.subscriptions[0].err_code is None
+    ws.close()
+
+
+def test_notify_pings_both_ways(quiet: SimFactory) -> None:
+    sim = quiet(ping_interval=0.05)
+    ws = notify_connect(sim)
+    ping = notify_recv(ws, answer_pings=False)
+    assert ping["op"] == "ping" and isinstance(ping["ts"], str)
+    ws.send(json.dumps({"op": "pong", "ts": ping["ts"]}))
+    wait_until(lambda: sim.pongs >= 1)
+    ws.send(json.dumps({"op": "ping", "ts": 1234}))
+    assert notify_recv(ws) == {"op": "pong", "ts": 1234}
+    ws.send(json.dumps({"op": "cancel_batch_orders"}))  # not this socket's op
+    assert notify_recv(ws)["op"] == "error"
+    ws.close()
+
+
+def test_final_states_are_pushed_after_the_answer(quiet: SimFactory) -> None:
+    sim = quiet(push_delay=0.05)
+    btc = listener(sim)
+    eth = listener(sim, "ETH-USDT")
+    trade = trader(sim)
+    answer = cancel(trade, "c-1", order_ids=["101", "111", "112", "113", "201", "501"])
+    assert codes(answer) == {"101": 200, "111": 200, "112": 200, "113": 1062, "201": 1071, "501": 1061}
+    pushes = [notify_recv(btc) for _ in range(4)]
+    assert [(p["data"]["order_id"], p["data"]["state"]) for p in pushes] == [
+        ("101", "canceled"),
+        ("111", "partially_canceled"),
+        ("112", "filled"),
+        ("113", "canceled"),
+    ]
+    first = pushes[0]
+    assert (first["op"], first["topic"], first["contract_code"], first["uid"]) == (
+        "notify",
+        "orders",
+        "BTC-USDT",
+        "12345678",
+    )
+    assert isinstance(first["ts"], int) and isinstance(first["data"]["updated_time"], int)
+    partly, filled = pushes[1]["data"], pushes[2]["data"]
+    assert (partly["volume"], partly["trade_volume"], partly["client_order_id"]) == ("10", "4", "5111")
+    assert (filled["volume"], filled["trade_volume"]) == ("5", "5")
+    assert {"side", "margin_mode", "cancel_reason", "created_time", "trade_avg_price"} <= set(first["data"])
+    assert sim.order("113").status == "cancelled" and sim.order("112").status == "filled"
+    record = sim.cancels[0]
+    assert record.answered_at is not None
+    pushed = sim.pushes
+    assert [(p.order_id, p.state, p.trade_volume, p.connection) for p in pushed] == [
+        ("101", "canceled", "0", 1),
+        ("111", "partially_canceled", "4", 1),
+        ("112", "filled", "5", 1),
+        ("113", "canceled", "0", 1),
+    ]
+    assert pushed[0].t >= record.answered_at + 0.04 and not pushed[0].stale
+    eth.settimeout(0.2)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        notify_recv(eth)  # subscribed to another contract: nothing
+    assert codes(cancel(trade, "c-2", order_ids=["502"], contract="ETH-USDT")) == {"502": 200}
+    assert notify_recv(eth)["data"]["order_id"] == "502"
+    for ws in (btc, eth, trade):
+        ws.close()
+
+
+def test_pushes_go_only_to_the_cancelling_account(sim_factory: SimFactory) -> None:
+    keys = {DEMO.access_key: DEMO.secret_key, OTHER.access_key: OTHER.secret_key}
+    sim = sim_factory(faults=Faults(ping_interval=0), credentials=keys)
+    mine, theirs, everything = listener(sim), listener(sim, credentials=OTHER), listener(sim, None)
+    trade = trader(sim)
+    assert codes(cancel(trade, "c-1", order_ids=["101"])) == {"101": 200}
+    assert notify_recv(mine)["data"]["order_id"] == "101"
+    assert notify_recv(everything)["data"]["order_id"] == "101"  # no contract_code: all of them
+    theirs.settimeout(0.2)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        notify_recv(theirs)
+    for ws in (mine, theirs, everything, trade):
+        ws.close()
+
+
+def test_duplicate_pushes_repeat_an_older_lower_copy(quiet: SimFactory) -> None:
+    sim = quiet(duplicate_pushes=True, push_as_list=True)
+    ws, trade = listener(sim), trader(sim)
+    cancel(trade, "c-1", order_ids=["111"])
+    real, stale = notify_recv(ws)["data"], notify_recv(ws)["data"]
+    assert isinstance(real, list) and isinstance(stale, list) and len(real) == len(stale) == 1
+    assert (real[0]["state"], real[0]["trade_volume"]) == ("partially_canceled", "4")
+    assert (stale[0]["state"], stale[0]["trade_volume"]) == ("partially_canceled", "3")
+    assert stale[0]["updated_time"] < real[0]["updated_time"]
+    assert [p.stale for p in sim.pushes] == [False, True]
+    ws.close()
+    trade.close()
+
+
+def test_gzip_notifications(quiet: SimFactory) -> None:
+    sim = quiet(notify_gzip=True)
+    ws, trade = listener(sim, gzipped=True), trader(sim)
+    cancel(trade, "c-1", order_ids=["102"])
+    assert notify_recv(ws, gzipped=True)["data"]["state"] == "canceled"
+    ws.close()
+    trade.close()
+
+
+def test_no_pushes_still_changes_the_book(quiet: SimFactory) -> None:
+    sim = quiet(no_pushes=True, push_delay=0.01)
+    ws, trade = listener(sim), trader(sim)
+    assert codes(cancel(trade, "c-1", order_ids=["101", "113"])) == {"101": 200, "113": 1062}
+    wait_until(lambda: sim.order("113").status == "cancelled")  # the cancel in progress completes
+    ws.settimeout(0.2)
+    with pytest.raises(websocket.WebSocketTimeoutException):
+        notify_recv(ws)
+    assert sim.pushes == []
+    ws.close()
+    trade.close()
 
 
 # ------------------------------------------------------------------------------ heartbeat and garbage

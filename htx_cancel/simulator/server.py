@@ -35,6 +35,7 @@ from htx_cancel.simulator.book import SimOrder, demo_book
 from htx_cancel.simulator.exchange import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
+    NOTIFY_PATH,
     TRADE_BUDGET,
     WS_PATH,
     CancelResult,
@@ -42,7 +43,7 @@ from htx_cancel.simulator.exchange import (
     id_list,
 )
 from htx_cancel.simulator.faults import HOSTILE_KINDS, Faults
-from htx_cancel.simulator.records import CancelRecord, Received
+from htx_cancel.simulator.records import CancelRecord, PushRecord, Received, SubscriptionRecord
 from htx_cancel.simulator.wire import (
     ENDLESS_FIRST,
     ENDLESS_PIECE,
@@ -55,6 +56,7 @@ from htx_cancel.simulator.wire import (
     frame_header,
     gzip_json,
     hostile_payload,
+    json_text,
 )
 
 _CLOSE_TIMEOUT: Final = 1.0
@@ -122,6 +124,9 @@ class Simulator:
         self._received: list[Received] = []
         self._cancels: list[CancelRecord] = []
         self._connections = 0
+        self._notify_connections = 0
+        self._subscriptions: list[SubscriptionRecord] = []
+        self._pushes: list[PushRecord] = []
         self._pongs = 0
         self._rate_limited = 0
         self._applied = 0
@@ -132,6 +137,7 @@ class Simulator:
         # Only touched on the server's loop.
         self._hostile: Final = deque(self.faults.hostile)
         self._request_errors: Final = deque(self.faults.request_errors)
+        self._notify: Final[set[_NotifyConnection]] = set()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -143,6 +149,16 @@ class Simulator:
     def url(self) -> str:
         """Where to connect; TLS uses the name "localhost" because that is what certificates name."""
         return f"{self._scheme('ws')}://{self._authority()}{WS_PATH}"
+
+    @property
+    def notify_url(self) -> str:
+        """The v5 notification socket (order pushes), on the same port."""
+        return f"{self._scheme('ws')}://{self._authority()}{NOTIFY_PATH}"
+
+    @property
+    def rest_url(self) -> str:
+        """The REST calls' base (`/v5/trade/order`, `/v5/trade/order/opens`), on the same port."""
+        return f"{self._scheme('http')}://{self._authority()}"
 
     @property
     def received(self) -> list[Received]:
@@ -161,6 +177,24 @@ class Simulator:
         """How many trade-socket connections were accepted so far."""
         with self._lock:
             return self._connections
+
+    @property
+    def notify_connections(self) -> int:
+        """How many notification-socket connections were accepted so far."""
+        with self._lock:
+            return self._notify_connections
+
+    @property
+    def subscriptions(self) -> list[SubscriptionRecord]:
+        """Every `op: sub` / `op: unsub` on the notification socket, in arrival order."""
+        with self._lock:
+            return list(self._subscriptions)
+
+    @property
+    def pushes(self) -> list[PushRecord]:
+        """Every order push written, in the order written."""
+        with self._lock:
+            return list(self._pushes)
 
     @property
     def pongs(self) -> int:
@@ -287,15 +321,29 @@ class Simulator:
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Refuse other paths the way the exchange would, so a wrong URL fails at connect time."""
-        if urlsplit(request.path).path != WS_PATH:
+        if urlsplit(request.path).path not in (WS_PATH, NOTIFY_PATH):
             return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
         return None
 
     async def _handle(self, ws: ServerConnection) -> None:
+        """One WebSocket connection, on whichever socket its path named (numbered per socket)."""
+        notify = ws.request is not None and urlsplit(ws.request.path).path == NOTIFY_PATH
         with self._lock:
-            self._connections += 1
-            number = self._connections
-        await _TradeConnection(self, ws, number).run()
+            if notify:
+                self._notify_connections += 1
+                number = self._notify_connections
+            else:
+                self._connections += 1
+                number = self._connections
+        if not notify:
+            await _TradeConnection(self, ws, number).run()
+            return
+        connection = _NotifyConnection(self, ws, number)
+        self._notify.add(connection)
+        try:
+            await connection.run()
+        finally:
+            self._notify.discard(connection)
 
     # ----------------------------------------------------------------- helpers for connections
 
@@ -343,6 +391,48 @@ class Simulator:
             if result.applied:
                 self._applied += 1
             return result, self._applied
+
+    def _record_subscription(self, record: SubscriptionRecord) -> None:
+        with self._lock:
+            self._subscriptions.append(record)
+
+    def _record_push(self, record: PushRecord, keep: bool = True) -> None:
+        """Keep a push as written, or take it back (`keep=False`) when the write failed."""
+        with self._lock:
+            if keep:
+                self._pushes.append(record)
+            else:
+                self._pushes[:] = [kept for kept in self._pushes if kept is not record]
+
+    def _after_cancel(self, access_key: str, result: CancelResult) -> None:
+        """Orders a cancel changed are pushed, and cancels in progress complete, `push_delay`
+        seconds later (on the server's loop)."""
+        loop = asyncio.get_running_loop()
+        delay = self.faults.push_delay
+        if result.pushes:
+            loop.call_later(delay, self._deliver, access_key, result.pushes)
+        if result.settling:
+            loop.call_later(delay, self._settle, access_key, result.settling)
+
+    def _settle(self, access_key: str, order_ids: tuple[str, ...]) -> None:
+        now = self.now_ms()
+        with self._lock:
+            settled = [self._exchange.settle(order_id, now) for order_id in order_ids]
+        self._deliver(access_key, tuple(data for data in settled if data is not None))
+
+    def _deliver(self, access_key: str, pushes: tuple[dict[str, object], ...]) -> None:
+        """Push final states to every notification connection of the account subscribed to the
+        order's contract (the exchange changed the order whether or not anyone listens)."""
+        if self.faults.no_pushes:
+            return
+        for connection in list(self._notify):
+            if connection.access_key != access_key:
+                continue
+            for data in pushes:
+                if connection.covers(str(data["contract_code"])):
+                    connection.push(data)
+                    if self.faults.duplicate_pushes:
+                        connection.push(Exchange.stale_copy(data), stale=True)
 
     def _count_stream(self, delta: int) -> None:
         with self._lock:
@@ -649,6 +739,8 @@ class _TradeConnection(_Connection):
             self._answer(index, result.answer, result.code)
             return
         sim._update_cancel(index, applied=True)
+        if self.access_key is not None:
+            sim._after_cancel(self.access_key, result)
         if faults.drop_after_cancel is not None and applied == faults.drop_after_cancel:
             sim._update_cancel(index, fault="drop")
             self.dead = True
@@ -718,6 +810,108 @@ class _TradeConnection(_Connection):
         while await self._write_raw(piece):
             await asyncio.sleep(self.sim.faults.fragment_interval)
         return False
+
+
+class _NotifyConnection(_Connection):
+    """The v5 notification socket: auth, `orders` subscriptions, pings both ways, pushes."""
+
+    socket = "notify"
+
+    def __init__(self, sim: Simulator, ws: ServerConnection, number: int) -> None:
+        super().__init__(sim, ws, number)
+        self.topics: set[str] = set()
+        """Contracts subscribed to ("*" for all)."""
+
+    def _encode(self, obj: object) -> bytes | str:
+        """Plain JSON text, as HTX's 2026 notes say; gzip binary as its older pages say."""
+        return gzip_json(obj) if self.sim.faults.notify_gzip else json_text(obj)
+
+    def covers(self, contract: str) -> bool:
+        return contract in self.topics or "*" in self.topics
+
+    async def _process(self, t: float, message: dict[str, object] | None, index: int | None) -> None:
+        now = self.sim.now_ms()
+        if message is None:
+            self._reply({"op": "error", "ts": now})
+            return
+        op = message.get("op")
+        if op == "auth":
+            self._auth(message, now)
+        elif op in ("sub", "unsub"):
+            self._subscribe(t, message, now)
+        elif op == "ping":
+            self._reply({"op": "pong", "ts": message.get("ts")})
+        elif op == "pong":
+            self._pong(False, message.get("ts"))
+        else:
+            self._reply({"op": "error", "ts": now})
+
+    def _auth(self, message: dict[str, object], now: int) -> None:
+        sim = self.sim
+        if sim.faults.notify_auth_error is not None:
+            code, granted = sim.faults.notify_auth_error, None
+        else:
+            code, granted = sim._locked(lambda ex: ex.socket_auth(message, self.host, self.path, now))
+        if granted is not None:
+            self.access_key = granted
+        self._reply(sim._locked(lambda ex: ex.notify_auth_answer(message.get("cid"), code, now)))
+
+    def _subscribe(self, t: float, message: dict[str, object], now: int) -> None:
+        sim, faults = self.sim, self.sim.faults
+        op = str(message.get("op"))
+        cid, topic, contract = (message.get(name) for name in ("cid", "topic", "contract_code"))
+        record = SubscriptionRecord(
+            t=t,
+            connection=self.number,
+            op=op,
+            cid=None if cid is None else str(cid),
+            topic=topic if isinstance(topic, str) else None,
+            contract_code=contract if isinstance(contract, str) else None,
+            err_code=None,
+        )
+        if op == "sub" and faults.sub_silent:
+            sim._record_subscription(record)
+            return
+        if op == "sub" and faults.sub_error is not None:
+            answer = sim._locked(lambda ex: ex.refuse_subscription(message, faults.sub_error or 0, now))
+            covers = None
+        else:
+            answer, covers = sim._locked(lambda ex: ex.subscribe(message, self.access_key, now))
+        if covers is not None:
+            if op == "sub":
+                self.topics.add(covers)
+            else:
+                self.topics.discard(covers)
+        code = answer.get("err-code")
+        sim._record_subscription(replace(record, err_code=code if isinstance(code, int) else None))
+        self._reply(answer)
+
+    def push(self, data: dict[str, object], stale: bool = False) -> None:
+        """Write one order push (after the added latency) and record it as it is written."""
+        sim = self.sim
+        frame = Exchange.push_frame(data, sim.now_ms(), as_list=sim.faults.push_as_list)
+        client_id, updated = data.get("client_order_id"), data.get("updated_time")
+        record = PushRecord(
+            t=0.0,
+            connection=self.number,
+            order_id=str(data["order_id"]),
+            client_order_id=None if client_id is None else str(client_id),
+            contract_code=str(data["contract_code"]),
+            state=str(data["state"]),
+            trade_volume=str(data["trade_volume"]),
+            updated_time=updated if isinstance(updated, int) else 0,
+            stale=stale,
+        )
+        written: list[PushRecord] = []
+
+        def sent(at: float) -> None:
+            written.append(replace(record, t=at))
+            sim._record_push(written[0])
+
+        def unsent() -> None:
+            sim._record_push(written[0], keep=False)
+
+        self._reply(frame, sent=sent, unsent=unsent)
 
 
 def _host_without_port(host: str) -> str:
