@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.client
 import json
 import ssl
 import threading
@@ -16,13 +17,14 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 import websocket
 
 from htx_cancel.frames import auth_frame
 from htx_cancel.models import Credentials
-from htx_cancel.signing import timestamp_for
+from htx_cancel.signing import sign, signed_params, timestamp_for
 from htx_cancel.simulator import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
@@ -31,9 +33,10 @@ from htx_cancel.simulator import (
     SimOrder,
     Simulator,
     demo_book,
+    open_book,
     serve,
 )
-from htx_cancel.simulator.exchange import NOTIFY_PATH
+from htx_cancel.simulator.exchange import NOTIFY_PATH, OPENS_PATH, ORDER_PATH
 from htx_cancel.simulator.wire import frame_header
 
 SimFactory = Callable[..., Simulator]
@@ -746,6 +749,224 @@ def test_no_pushes_still_changes_the_book(quiet: SimFactory) -> None:
     assert sim.pushes == []
     ws.close()
     trade.close()
+
+
+# ------------------------------------------------------------------------------ REST
+
+
+class Answer:
+    """One HTTP answer, read whole."""
+
+    def __init__(self, response: http.client.HTTPResponse) -> None:
+        self.status = response.status
+        self.headers = {name.lower(): value for name, value in response.getheaders()}
+        self.body = response.read()
+
+    def json(self) -> Any:
+        assert self.headers["content-type"] == "application/json"
+        return json.loads(self.body)
+
+
+def signed_query(
+    path: str, own: dict[str, str], credentials: Credentials = DEMO, host: str = "127.0.0.1"
+) -> str:
+    """HTX's GET signing: every parameter signed, then `Signature` URL-encoded on the end."""
+    params = {**signed_params(credentials.access_key, timestamp_for(datetime.now(timezone.utc))), **own}
+    signature = sign(credentials.secret_key, host, path, params)
+    encoded = "&".join(f"{name}={quote(value, safe='')}" for name, value in params.items())
+    return f"{encoded}&Signature={quote(signature, safe='')}"
+
+
+def get(sim: Simulator, path: str, query: str = "", context: ssl.SSLContext | None = None) -> Answer:
+    url = urlsplit(sim.rest_url)
+    assert url.hostname is not None and url.port is not None
+    if context is None:
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=3)
+    else:
+        connection = http.client.HTTPSConnection(url.hostname, url.port, timeout=3, context=context)
+    try:
+        connection.request("GET", f"{path}?{query}" if query else path)
+        return Answer(connection.getresponse())
+    finally:
+        connection.close()
+
+
+def query_order(sim: Simulator, **own: str) -> Answer:
+    own = {"contract_code": "BTC-USDT", "margin_mode": "cross", **own}
+    return get(sim, ORDER_PATH, signed_query(ORDER_PATH, own))
+
+
+def list_open(sim: Simulator, **own: str) -> Answer:
+    return get(sim, OPENS_PATH, signed_query(OPENS_PATH, {"contract_code": "BTC-USDT", **own}))
+
+
+def listed_ids(answer: Answer) -> list[str]:
+    return [item["id"] for item in answer.json()["data"]]
+
+
+def test_order_query_over_http(quiet: SimFactory) -> None:
+    sim = quiet()
+    answer = query_order(sim, order_id="111")
+    assert answer.status == 200 and answer.headers["content-length"] == str(len(answer.body))
+    body = answer.json()
+    assert (body["code"], body["message"], body["success"]) == (200, None, True)
+    data = body["data"]
+    assert (
+        data["order_id"],
+        data["client_order_id"],
+        data["state"],
+        data["volume"],
+        data["trade_volume"],
+    ) == (
+        "111",
+        "5111",
+        "partially_filled",
+        "10",
+        "4",
+    )
+    (record,) = sim.rest_requests
+    assert (record.method, record.path, record.status, record.code) == ("GET", ORDER_PATH, 200, 200)
+    assert record.params["order_id"] == "111" and "Signature=" in record.query
+    assert record.answered_at is not None and record.answered_at >= record.t
+
+
+def test_order_query_sees_what_a_cancel_did(quiet: SimFactory) -> None:
+    sim = quiet(push_delay=0.01)
+    trade = trader(sim)
+    assert codes(cancel(trade, "c-1", order_ids=["112", "113"])) == {"112": 200, "113": 1062}
+    filled = query_order(sim, client_order_id="5112").json()["data"]
+    assert (filled["order_id"], filled["state"], filled["trade_volume"]) == ("112", "filled", "5")
+    wait_until(lambda: sim.order("113").status == "cancelled")
+    assert query_order(sim, order_id="113").json()["data"]["state"] == "canceled"
+    missing = query_order(sim, order_id="501").json()  # ETH-USDT's order
+    assert (missing["code"], missing["data"]) == (1061, None) and isinstance(missing["ts"], int)
+    trade.close()
+
+
+def test_bad_rest_signature_is_an_htx_error_in_a_200(quiet: SimFactory) -> None:
+    sim = quiet()
+    query = signed_query(ORDER_PATH, {"contract_code": "BTC-USDT", "margin_mode": "cross", "order_id": "101"})
+    answer = get(sim, ORDER_PATH, query.replace("order_id=101", "order_id=102"))
+    assert answer.status == 200
+    body = answer.json()
+    assert set(body) == {"code", "message", "data", "ts"} and body["code"] == 12008
+    assert body["message"] == "Verification failed." and body["data"] is None
+    stale = get(sim, ORDER_PATH, query.replace("Timestamp=20", "Timestamp=19"))
+    assert stale.json()["code"] == 12001  # a century off: the time is refused before the signature
+    assert [r.code for r in sim.rest_requests] == [12008, 12001]
+
+
+def test_rest_over_tls_signs_localhost(sim_factory: SimFactory) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("localhost").configure_cert(server_context)
+    sim = sim_factory(faults=Faults(ping_interval=0), ssl_context=server_context)
+    assert sim.rest_url.startswith("https://localhost:")
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    query = signed_query(OPENS_PATH, {"contract_code": "BTC-USDT"}, host="localhost")
+    answer = get(sim, OPENS_PATH, query, context=client_context)
+    assert answer.json()["code"] == 200
+
+
+def test_listing_pages_a_big_book(quiet: SimFactory) -> None:
+    sim = quiet(open_book(130) + open_book(5, "ETH-USDT", start=9_000_001))
+    first = list_open(sim, limit="100")
+    assert len(listed_ids(first)) == 100 and first.json()["message"] == "Success"
+    second = list_open(sim, limit="100", **{"from": listed_ids(first)[-1], "direct": "next"})
+    ids = listed_ids(first) + listed_ids(second)
+    assert len(ids) == 130 and ids == sorted(ids, key=int) and len(set(ids)) == 130
+    assert listed_ids(list_open(sim, contract_code="ETH-USDT")) == [str(9_000_001 + n) for n in range(5)]
+    item = second.json()["data"][0]
+    assert set(item) >= {
+        "id",
+        "order_id",
+        "client_order_id",
+        "contract_code",
+        "side",
+        "volume",
+        "trade_volume",
+        "state",
+        "margin_mode",
+        "created_time",
+        "updated_time",
+    }
+
+
+def test_orders_placed_after_the_first_listing_show_up_in_the_next(quiet: SimFactory) -> None:
+    late = [
+        SimOrder("120", "5120", "open", side="sell"),
+        SimOrder("521", None, "open", contract_code="ETH-USDT"),
+    ]
+    sim = quiet(add_after_first_listing=late)
+    first = listed_ids(list_open(sim, limit="100"))
+    assert "120" not in first and first[-1] == "113"
+    assert listed_ids(list_open(sim, limit="100"))[-1] == "120"
+    assert listed_ids(list_open(sim, contract_code="ETH-USDT")) == ["501", "502", "503", "521"]
+
+
+def test_listing_state_number_and_read_rate_limit(quiet: SimFactory) -> None:
+    sim = quiet(list_state_number=True, read_rate_limit=2, rate_limit=1)
+    assert list_open(sim).json()["data"][0]["state"] == 3
+    assert query_order(sim, order_id="101").json()["code"] == 200
+    limited = list_open(sim).json()
+    assert (limited["code"], limited["message"]) == (1032, "Maximum number of access attempts exceeded.")
+    assert sim.read_rate_limited == 1
+    trade = trader(sim)
+    assert codes(cancel(trade, "c-1", order_ids=["101"])) == {"101": 200}  # the cancels' budget is apart
+    trade.close()
+
+
+@pytest.mark.parametrize(
+    ("faults", "path", "status", "code"),
+    [
+        ({"query_error": 1004}, ORDER_PATH, 200, 1004),
+        ({"query_http_status": 500}, ORDER_PATH, 500, None),
+        ({"list_error": 1000}, OPENS_PATH, 200, 1000),
+        ({"list_http_status": 503}, OPENS_PATH, 503, None),
+    ],
+)
+def test_rest_failures(
+    quiet: SimFactory, faults: dict[str, Any], path: str, status: int, code: int | None
+) -> None:
+    sim = quiet(**faults)
+    answer = query_order(sim, order_id="101") if path == ORDER_PATH else list_open(sim)
+    assert answer.status == status
+    if code is None:
+        assert answer.headers["content-type"].startswith("text/plain") and str(status).encode() in answer.body
+    else:
+        assert answer.json()["code"] == code
+    assert (sim.rest_requests[0].status, sim.rest_requests[0].code) == (status, code)
+
+
+def test_list_body_is_served_raw_after_the_signature(quiet: SimFactory) -> None:
+    raw = b'{"code":200,"data":[{"id":1.3298546239271608e18}]}'
+    sim = quiet(list_body=raw)
+    answer = list_open(sim)
+    assert (answer.status, answer.body, answer.headers["content-type"]) == (200, raw, "application/json")
+    assert sim.rest_requests[0].code is None
+    bad = get(sim, OPENS_PATH, signed_query(OPENS_PATH, {"contract_code": "BTC-USDT"}, OTHER))
+    assert bad.json()["code"] == 12009  # an unknown key is still refused first
+
+
+def test_other_paths_and_plain_gets_on_the_sockets(quiet: SimFactory) -> None:
+    sim = quiet()
+    assert get(sim, "/v5/trade/orders").status == 404
+    assert get(sim, WS_PATH).status == 426  # a socket's path wants a WebSocket handshake
+    missing = get(sim, ORDER_PATH, "contract_code=BTC-USDT").json()
+    assert missing["code"] == 2002
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(sim.rest_url.replace("http", "ws") + "/ws/v9", timeout=3)
+
+
+def test_rest_latency_each_way(quiet: SimFactory) -> None:
+    sim = quiet(latency=0.05)
+    started = time.monotonic()
+    assert list_open(sim).json()["code"] == 200
+    assert time.monotonic() - started >= 0.1
+    record = sim.rest_requests[0]
+    assert record.answered_at is not None and record.answered_at - record.t >= 0.1 - 0.005
 
 
 # ------------------------------------------------------------------------------ heartbeat and garbage

@@ -6,6 +6,11 @@ stand up the other side of the wire. The simulator does that with a real WebSock
 auth with the same signature rule the exchange uses, keeps an in-memory order book, and takes
 injected faults (`Faults`) so tests can reproduce what the exchange does on a bad day.
 
+One port serves all three things `--confirm` and `--all` talk to: the trade socket
+(`/linear-swap-trade`), the v5 notification socket (`/ws/v5/notification`, order pushes) and
+the two signed REST reads (`GET /v5/trade/order`, `GET /v5/trade/order/opens`), answered as
+plain HTTP before any WebSocket handshake.
+
 - `book.py`: orders, HTX's state words, the demo book;
 - `exchange.py`: the rules, pure (requests in, answer dicts out; time passed in);
 - `faults.py`: what can be made to go wrong;
@@ -13,8 +18,9 @@ injected faults (`Faults`) so tests can reproduce what the exchange does on a ba
 - `records.py`: what the simulator saw and did, as frozen records;
 - `server.py`: the thin server that moves bytes and injects the faults about the wire.
 
-Everything that reached the wire is recorded (`Simulator.received`, `Simulator.cancels`) so a test
-can assert on what the client actually sent, not on what it meant to send.
+Everything that reached the wire is recorded (`Simulator.received`, `.cancels`, `.subscriptions`,
+`.pushes`, `.rest_requests`) so a test can assert on what the client actually sent, not on what
+it meant to send.
 
 Needs the `sim` extra (`websockets`); it never imports Typer or Rich.
 """
@@ -25,10 +31,20 @@ from htx_cancel.simulator.exchange import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
     DEMO_USER_ID,
+    NOTIFY_PATH,
+    OPENS_PATH,
+    ORDER_PATH,
     WS_PATH,
+    Exchange,
 )
 from htx_cancel.simulator.faults import Faults
-from htx_cancel.simulator.records import CancelRecord, Received
+from htx_cancel.simulator.records import (
+    CancelRecord,
+    PushRecord,
+    Received,
+    RestRecord,
+    SubscriptionRecord,
+)
 from htx_cancel.simulator.server import Simulator, serve
 
 __all__ = [
@@ -36,12 +52,19 @@ __all__ = [
     "DEMO_ACCESS_KEY",
     "DEMO_SECRET_KEY",
     "DEMO_USER_ID",
+    "NOTIFY_PATH",
+    "OPENS_PATH",
+    "ORDER_PATH",
     "WS_PATH",
     "CancelRecord",
+    "Exchange",
     "Faults",
+    "PushRecord",
     "Received",
+    "RestRecord",
     "SimOrder",
     "Simulator",
+    "SubscriptionRecord",
     "demo_book",
     "open_book",
     "serve",

@@ -24,10 +24,11 @@ from dataclasses import dataclass, replace
 from http import HTTPStatus
 from types import TracebackType
 from typing import Final, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection
 from websockets.asyncio.server import serve as _ws_serve
+from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -36,6 +37,8 @@ from htx_cancel.simulator.exchange import (
     DEMO_ACCESS_KEY,
     DEMO_SECRET_KEY,
     NOTIFY_PATH,
+    OPENS_PATH,
+    REST_PATHS,
     TRADE_BUDGET,
     WS_PATH,
     CancelResult,
@@ -43,7 +46,13 @@ from htx_cancel.simulator.exchange import (
     id_list,
 )
 from htx_cancel.simulator.faults import HOSTILE_KINDS, Faults
-from htx_cancel.simulator.records import CancelRecord, PushRecord, Received, SubscriptionRecord
+from htx_cancel.simulator.records import (
+    CancelRecord,
+    PushRecord,
+    Received,
+    RestRecord,
+    SubscriptionRecord,
+)
 from htx_cancel.simulator.wire import (
     ENDLESS_FIRST,
     ENDLESS_PIECE,
@@ -127,6 +136,9 @@ class Simulator:
         self._notify_connections = 0
         self._subscriptions: list[SubscriptionRecord] = []
         self._pushes: list[PushRecord] = []
+        self._rest_requests: list[RestRecord] = []
+        self._read_rate_limited = 0
+        self._late_orders: list[SimOrder] | None = list(self.faults.add_after_first_listing)
         self._pongs = 0
         self._rate_limited = 0
         self._applied = 0
@@ -195,6 +207,18 @@ class Simulator:
         """Every order push written, in the order written."""
         with self._lock:
             return list(self._pushes)
+
+    @property
+    def rest_requests(self) -> list[RestRecord]:
+        """Every plain HTTP request on the port (the REST calls), in arrival order."""
+        with self._lock:
+            return list(self._rest_requests)
+
+    @property
+    def read_rate_limited(self) -> int:
+        """How many 1032 answers the REST reads' rate window caused."""
+        with self._lock:
+            return self._read_rate_limited
 
     @property
     def pongs(self) -> int:
@@ -302,7 +326,8 @@ class Simulator:
             compression=None,
             ping_interval=None,
             close_timeout=_CLOSE_TIMEOUT,
-            process_request=self._process_request,
+            # websockets 13 awaits a coroutine here too, but its annotation says otherwise.
+            process_request=self._process_request,  # type: ignore[arg-type, unused-ignore]
             start_serving=True,
         )
 
@@ -319,11 +344,57 @@ class Simulator:
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"{host}:{self._port}"
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        """Refuse other paths the way the exchange would, so a wrong URL fails at connect time."""
-        if urlsplit(request.path).path not in (WS_PATH, NOTIFY_PATH):
-            return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
-        return None
+    async def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        """Route by path before the WebSocket handshake: the two sockets go on to it, the REST
+        calls are answered here as plain HTTP (websockets sends any Response given back and
+        closes), and other paths are refused the way the exchange would, so a wrong URL fails
+        at connect time."""
+        path = urlsplit(request.path).path
+        if path in (WS_PATH, NOTIFY_PATH):
+            return None
+        if path in REST_PATHS:
+            return await self._rest(request)
+        return connection.respond(HTTPStatus.NOT_FOUND, "Not Found\n")
+
+    async def _rest(self, request: Request) -> Response:
+        """One signed GET: the latency each way, the exchange's answer (or an injected HTTP
+        failure, code or body), and the record, taken just before the answer is written."""
+        t = time.monotonic()
+        split = urlsplit(request.path)
+        params = parse_qsl(split.query, keep_blank_values=True)
+        host = _host_without_port(request.headers.get("Host", ""))
+        if self.faults.latency > 0:
+            await asyncio.sleep(self.faults.latency)
+        status, body, content_type, code = self._rest_answer(split.path, params, host, t)
+        if self.faults.latency > 0:
+            await asyncio.sleep(self.faults.latency)
+        record = RestRecord(t, "GET", split.path, split.query, dict(params), status, code, time.monotonic())
+        with self._lock:
+            self._rest_requests.append(record)
+        return _http_response(status, body, content_type)
+
+    def _rest_answer(
+        self, path: str, params: list[tuple[str, str]], host: str, t: float
+    ) -> tuple[int, bytes, str, int | None]:
+        """(HTTP status, body, content type, answer code) for one REST call."""
+        faults = self.faults
+        listing = path == OPENS_PATH
+        http_status = faults.list_http_status if listing else faults.query_http_status
+        if http_status is not None:
+            return http_status, f"{http_status} {_reason(http_status)}\n".encode(), _TEXT, None
+        forced = faults.list_error if listing else faults.query_error
+        now = self.now_ms()
+        with self._lock:
+            answer = self._exchange.rest(path, params, host, t, now, forced)
+            if answer.rate_limited:
+                self._read_rate_limited += 1
+            if listing and answer.code == 200 and answer.short_page and self._late_orders is not None:
+                # The first listing has ended: orders "placed meanwhile" show up in the next one.
+                self._exchange.add(self._late_orders, now)
+                self._late_orders = None
+        if listing and faults.list_body is not None and answer.access_key is not None:
+            return 200, faults.list_body, _JSON, None
+        return 200, json_text(answer.body).encode(), _JSON, answer.code
 
     async def _handle(self, ws: ServerConnection) -> None:
         """One WebSocket connection, on whichever socket its path named (numbered per socket)."""
@@ -912,6 +983,26 @@ class _NotifyConnection(_Connection):
             sim._record_push(written[0], keep=False)
 
         self._reply(frame, sent=sent, unsent=unsent)
+
+
+_JSON: Final = "application/json"
+_TEXT: Final = "text/plain; charset=utf-8"
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+def _http_response(status: int, body: bytes, content_type: str) -> Response:
+    """A complete HTTP/1.1 answer; websockets closes the connection after it, which the
+    `Connection: close` header tells the client."""
+    headers = Headers(
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), ("Connection", "close")]
+    )
+    return Response(status, _reason(status), headers, body)
 
 
 def _host_without_port(host: str) -> str:
