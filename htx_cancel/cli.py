@@ -13,17 +13,14 @@ from typing import IO, Annotated, Any, Final
 import typer
 
 from htx_cancel import render
-from htx_cancel.config import CredentialOptions, Resolved, check_url_options, resolve
 from htx_cancel.engine import Event, World, run_cancel
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
-from htx_cancel.inputs import parse_inputs
-from htx_cancel.models import CancelRequest, Credentials, FrameEvent, ProgressEvent, Report, RunSettings
+from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report
 from htx_cancel.plan import plan, redacted_plan_frames
+from htx_cancel.prepare import Environment, Options, Prepared, prepare
 from htx_cancel.redaction import Redactor
-from htx_cancel.transport import TlsError, tls_context
 
 PROG: Final = "htx-cancel"
-SIM_PLACEHOLDER_URL: Final = "ws://127.0.0.1/linear-swap-trade"
 
 EPILOG: Final = """\b
 Examples:
@@ -177,12 +174,12 @@ def _render(report: Report, fmt: OutputFormat) -> None:
         no_color = bool(os.environ.get("NO_COLOR"))
         render.render_table(report, sys.stdout, no_color)
         return
-    text = {
+    writer = {
         OutputFormat.json: render.render_json,
         OutputFormat.jsonl: render.render_jsonl,
         OutputFormat.csv: render.render_csv,
-    }[fmt](report)
-    sys.stdout.write(text)
+    }[fmt]
+    writer(report, sys.stdout)
 
 
 @app.command(
@@ -239,11 +236,14 @@ def cancel(
     ] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Same as --output json.")] = False,
     output: Annotated[
-        OutputFormat,
+        OutputFormat | None,
         typer.Option(
-            "--output", metavar="FORMAT", help="Result format on stdout: table, json, jsonl or csv."
+            "--output",
+            metavar="FORMAT",
+            help="Result format on stdout: table, json, jsonl or csv.  [default: table]",
+            show_default=False,
         ),
-    ] = OutputFormat.table,
+    ] = None,
     log_file: Annotated[
         Path | None,
         typer.Option("--log-file", metavar="PATH", help="Append every frame, timestamped, as JSON lines."),
@@ -310,57 +310,44 @@ def cancel(
         typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
-    fmt = OutputFormat.json if json_out else output
+    fmt = OutputFormat.json if json_out else (output or OutputFormat.table)
+    options = Options(
+        contract_code=contract_code,
+        order_ids=order_id or (),
+        client_order_ids=client_order_id or (),
+        files=file or (),
+        client_ids=client_ids,
+        max_orders=max_orders,
+        dry_run=dry_run,
+        output=fmt.value,
+        output_given=json_out or output is not None,
+        quiet=quiet,
+        verbose=verbose,
+        log_file=str(log_file) if log_file is not None else None,
+        url=url,
+        aws=aws,
+        timeout=timeout,
+        ca_bundle=str(ca_bundle) if ca_bundle else None,
+        max_rate=max_rate,
+        retries=retries,
+        batch_size=batch_size,
+        access_key=access_key,
+        secret_key_file=secret_key_file,
+        profile=profile,
+        simulate=simulate,
+    )
     json_errors = fmt in (OutputFormat.json, OutputFormat.jsonl)
     redactor = Redactor()
     try:
-        if json_out and output not in (OutputFormat.table, OutputFormat.json):
+        if json_out and output not in (None, OutputFormat.json):
             raise UsageError(f"--json and --output {output.value} ask for different formats")
-        request = parse_inputs(
-            contract_code,
-            order_id or (),
-            client_order_id or (),
-            file or (),
-            client_ids=client_ids,
-            max_orders=max_orders,
-            stdin=sys.stdin,
-            stdin_is_tty=stdin_is_tty(),
-        )
-        if request.duplicates_dropped:
-            print(f"{PROG}: warning: {request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr)
-        check_url_options(url, aws)
-        if simulate:
-            simulator = _load_simulator()
-            resolved = Resolved(
-                Credentials(simulator.DEMO_ACCESS_KEY, simulator.DEMO_SECRET_KEY), SIM_PLACEHOLDER_URL
-            )
-        else:
-            interactive = stdin_is_tty() and stderr_is_tty()
-            options = CredentialOptions(access_key, secret_key_file, profile, url, aws)
-            resolved = resolve(options, os.environ, _prompt_secret if interactive else None)
-        creds = resolved.credentials
-        redactor = Redactor((creds.secret_key,), creds.access_key)
-        settings = RunSettings(
-            url=resolved.url,
-            timeout=timeout,
-            retries=retries,
-            batch_size=batch_size,
-            max_rate=max_rate,
-            ca_bundle=str(ca_bundle) if ca_bundle else None,
-        )
-        if settings.url.startswith("wss:"):
-            check_trust(settings.ca_bundle)
+        prepared = prepare(options, _environment(), _demo_credentials() if simulate else None)
+        redactor = prepared.redactor
+        _warn_prepared(prepared)
         if dry_run:
-            prepared = plan(request, creds, settings, datetime.now(timezone.utc))
-            sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(prepared, redactor))
+            _print_plan(prepared, quiet)
             raise typer.Exit(ExitCode.OK)
-        progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
-        with _sinks(verbose, log_file, progress, quiet) as (on_event, wants_frames):
-            world = World(on_event=on_event, wants_frames=wants_frames)
-            if simulate:
-                report = _run_simulated(request, creds, settings, world, redactor)
-            else:
-                report = run_cancel(request, creds, settings, world=world, redactor=redactor)
+        report = _execute(prepared, options)
     except HtxCancelError as exc:
         _error(redactor(str(exc)), exc.exit_code, json_errors)
         raise typer.Exit(exc.exit_code) from None
@@ -372,12 +359,44 @@ def cancel(
     raise typer.Exit(code)
 
 
-def check_trust(ca_bundle: str | None) -> None:
-    """A CA file that cannot be loaded is bad input (exit 2), found before any connection."""
-    try:
-        tls_context(ca_bundle)
-    except TlsError as exc:
-        raise UsageError(str(exc)) from None
+def _environment() -> Environment:
+    return Environment(os.environ, sys.stdin, stdin_is_tty(), stderr_is_tty(), _prompt_secret)
+
+
+def _demo_credentials() -> Credentials:
+    simulator = _load_simulator()
+    return Credentials(simulator.DEMO_ACCESS_KEY, simulator.DEMO_SECRET_KEY)
+
+
+def _warn_prepared(prepared: Prepared) -> None:
+    if prepared.request.duplicates_dropped:
+        print(
+            f"{PROG}: warning: {prepared.request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr
+        )
+    for warning in prepared.warnings:
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+
+
+def _print_plan(prepared: Prepared, quiet: bool) -> None:
+    """--dry-run: the frames a run would write first, redacted; with -q, only the validation."""
+    if quiet:
+        return
+    frames_plan = plan(prepared.request, prepared.credentials, prepared.settings, datetime.now(timezone.utc))
+    sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(frames_plan, prepared.redactor))
+
+
+def _execute(prepared: Prepared, options: Options) -> Report:
+    """Run the cancel with the run's events wired to stderr, the audit log and the progress bar."""
+    quiet = options.quiet
+    progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
+    log_file = Path(options.log_file) if options.log_file else None
+    with _sinks(options.verbose, log_file, progress, quiet) as (on_event, wants_frames):
+        world = World(on_event=on_event, wants_frames=wants_frames)
+        if prepared.simulated:
+            return _run_simulated(prepared, world)
+        return run_cancel(
+            prepared.request, prepared.credentials, prepared.settings, world=world, redactor=prepared.redactor
+        )
 
 
 def _load_simulator() -> Any:
@@ -389,14 +408,19 @@ def _load_simulator() -> Any:
     return simulator
 
 
-def _run_simulated(
-    request: CancelRequest, creds: Credentials, settings: RunSettings, world: World, redactor: Redactor
-) -> Report:
+def _run_simulated(prepared: Prepared, world: World) -> Report:
     simulator = _load_simulator()
     with simulator.Simulator(simulator.demo_book()) as sim:
-        settings = settings._replace(url=sim.url)
+        settings = prepared.settings._replace(url=sim.url)
         print(f"{PROG}: SIMULATED: cancelling against the built-in simulator at {sim.url}", file=sys.stderr)
-        report: Report = run_cancel(request, creds, settings, simulated=True, world=world, redactor=redactor)
+        report: Report = run_cancel(
+            prepared.request,
+            prepared.credentials,
+            settings,
+            simulated=True,
+            world=world,
+            redactor=prepared.redactor,
+        )
     return report
 
 

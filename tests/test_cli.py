@@ -232,9 +232,12 @@ def test_jsonl_and_csv_outputs(sim_factory: SimFactory) -> None:
     jsonl = run_cli(["BTC-USDT", "-o", "101,404", "--output", "jsonl"], sim)
     rows = [json.loads(line) for line in jsonl.out.splitlines()]
     assert [r["state"] for r in rows] == ["cancelled", "not_found"]
-    assert set(rows[0]) == {"order_id", "client_order_id", "state", "code", "message", "attempts"}
+    fields = ["order_id", "client_order_id", "state", "code", "message", "attempts"]
+    fields += ["confirmed", "final_state", "filled_volume", "volume"]
+    assert list(rows[0]) == fields
+    assert [rows[0][f] for f in fields[-4:]] == [None] * 4  # without --confirm
     csv_out = run_cli(["BTC-USDT", "-o", "102", "--output", "csv"], sim)
-    assert csv_out.out.splitlines()[0] == "order_id,client_order_id,state,code,message,attempts"
+    assert csv_out.out.splitlines()[0] == ",".join(fields)
     assert csv_out.out.splitlines()[1].startswith("102,5102,cancelled,200,")
 
 
