@@ -6,17 +6,18 @@ It turns the library's many exceptions into two of ours, so the engine reasons a
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
-from typing import Final, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Protocol
 
 import websocket
 
 from htx_cancel.frames import MAX_FRAME_BYTES
+from htx_cancel.proxies import ProxySettingError, proxy_for
+from htx_cancel.tls import CaBundleError, tls_context
 
 
 class TransportError(Exception):
@@ -34,27 +35,11 @@ class Connection(Protocol):
 
     def recv(self, timeout: float) -> bytes | str | None: ...
 
+    def fileno(self) -> int: ...
+
+    def buffered(self) -> bool: ...
+
     def close(self) -> None: ...
-
-
-def tls_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """System trust plus SSL_CERT_FILE plus --ca-bundle: trust is only ever added, never switched off.
-
-    Loading the system CA store costs tens of milliseconds, so a context is built once per
-    run (the CLI builds it before connecting, to check the files) and reused by every connect."""
-    return _tls_context(ca_bundle, os.environ.get("SSL_CERT_FILE"))
-
-
-@functools.lru_cache(maxsize=4)
-def _tls_context(ca_bundle: str | None, cert_file: str | None) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    for extra in (cert_file, ca_bundle):
-        if extra:
-            try:
-                context.load_verify_locations(cafile=extra)
-            except (OSError, ssl.SSLError) as exc:
-                raise TlsError(f"cannot load CA bundle {extra}: {exc}") from None
-    return context
 
 
 MESSAGE_BUDGET: Final = MAX_FRAME_BYTES + 64
@@ -141,6 +126,16 @@ class WebSocketConnection:
             return bytes(data).decode("utf-8", errors="replace")
         return bytes(data)
 
+    def fileno(self) -> int:
+        """For select(): the engine waits on the trade and notification sockets at once."""
+        sock = self._ws.sock
+        return sock.fileno() if sock is not None else -1
+
+    def buffered(self) -> bool:
+        """Bytes already decrypted by TLS but not yet read: select() cannot see them."""
+        sock = self._ws.sock
+        return isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+
     def close(self) -> None:
         """Close politely but briefly: a cancel run must not wait on a peer that has gone away."""
         try:
@@ -154,12 +149,40 @@ def _describe(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def proxy_options(url: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """websocket-client's proxy options for `url`, decided by `proxies.proxy_for` so the socket
+    and the REST calls take the same route. The library would otherwise read the environment
+    with rules of its own: `http_no_proxy` is only honoured beside a proxy host, so a direct
+    connection names a dummy proxy that `*` then exempts, and a real one gets a no-proxy list
+    that matches nothing, so NO_PROXY cannot quietly bypass it."""
+    proxy = proxy_for(url, env)
+    if proxy is None:
+        return {"http_proxy_host": "unused", "http_proxy_port": 1, "http_no_proxy": ["*"]}
+    return {
+        "http_proxy_host": proxy.host,
+        "http_proxy_port": proxy.port,
+        "http_proxy_auth": proxy.auth,
+        "http_no_proxy": ["\x00"],
+        "proxy_type": "http",
+    }
+
+
 def connect(url: str, timeout: float, ca_bundle: str | None) -> Connection:
-    """Open the socket; TLS always verifies the certificate and the host name."""
-    sslopt = {"context": tls_context(ca_bundle)} if url.startswith("wss:") else None
+    """Open the socket (through the proxy curl would use); TLS always verifies the certificate
+    and the host name."""
+    try:
+        sslopt = {"context": tls_context(ca_bundle)} if url.startswith("wss:") else None
+        proxy = proxy_options(url, os.environ)
+    except (CaBundleError, ProxySettingError) as exc:
+        raise TlsError(str(exc)) from None
     try:
         ws = websocket.create_connection(
-            url, timeout=timeout, sslopt=sslopt, skip_utf8_validation=True, enable_multithread=False
+            url,
+            timeout=timeout,
+            sslopt=sslopt,
+            skip_utf8_validation=True,
+            enable_multithread=False,
+            **proxy,
         )
     except ssl.SSLCertVerificationError as exc:
         raise TlsError(f"TLS handshake with {url} failed: {exc.verify_message or exc.reason}") from None

@@ -288,8 +288,37 @@ def test_gzip_bomb_does_not_raise_peak_rss(sim_factory: SimFactory) -> None:
 
 def test_tls_trust_is_loaded_once_per_run(ca: trustme.CA, tmp_path: Path) -> None:
     """Loading the system CA store costs tens of ms: the CLI's check and every (re)connect share it."""
-    from htx_cancel.transport import tls_context
+    from htx_cancel.tls import tls_context
 
     bundle = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(bundle))
     assert tls_context(str(bundle)) is tls_context(str(bundle))
+
+
+@pytest.mark.parametrize("kind", ["oversized", "drip", "endless_fragments"])
+def test_unbounded_reads_end_in_bounded_time_and_memory(sim_factory: SimFactory, kind: str) -> None:
+    """A 300 MB raw frame, an answer dripped a byte every 0.2 s, a message whose fragments never
+    end: each ends its connection within the read's deadline and budget; the resend on a fresh
+    connection settles the order. Peak RSS stays within a few MB of a run that got garbage."""
+    args = ["BTC-USDT", "-o", "101", "--json", "--timeout", "0.5", "--retries", "1"]
+    garbage = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=["garbage"]))
+    hostile = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=[kind]))
+    _, rss_garbage = peak_rss_kb(garbage, *args)
+    started = time.monotonic()
+    code, rss = peak_rss_kb(hostile, *args)
+    took = time.monotonic() - started
+    assert code == 0  # the frame was given up on, the resend on a new connection answered
+    assert hostile.cancels[0].fault == f"hostile:{kind}"
+    assert hostile.connections == 2
+    assert took < 2 * 0.5 + 1.0 + 1.5  # (retries + 1) x timeout, back-off, start-up
+    assert rss - rss_garbage < 5 * 1024
+
+
+@pytest.mark.parametrize("kind", ["oversized", "drip", "endless_fragments"])
+def test_unbounded_reads_with_no_retry_end_unknown_at_the_deadline(sim_factory: SimFactory, kind: str) -> None:
+    sim = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=[kind]))
+    started = time.monotonic()
+    result = run_cli(["BTC-USDT", "-o", "101", "--json", "--timeout", "0.5", "--retries", "0"], sim)
+    assert time.monotonic() - started < 0.5 + 1.5
+    assert result.code == 4
+    assert result.states() == {"101": "unknown"}
