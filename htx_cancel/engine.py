@@ -1,21 +1,27 @@
-"""One cancel run: the loop, the socket and the time around a `Ledger` -> Report. Never prints.
+"""One cancel run: the loop, the sockets and the time around a `Ledger` -> Report. Never prints.
 
-The engine is a single-threaded loop around `recv(timeout)`: every wait is a read, so pings are
-answered at every wait, and every wait is bounded by the earliest deadline the run has. What the
-answers mean is the ledger's business; the engine only moves bytes and keeps time.
+The engine is a single-threaded loop around reads: every wait is a read, so pings are answered at
+every wait, and every wait is bounded by the earliest deadline the run has. With `--confirm` it
+waits on the trade socket and the order push socket at once (select), and then asks the REST
+order query about whatever no push confirmed. What answers mean is the ledger's business (and
+`confirm`'s for pushes); the engine only moves bytes and keeps time.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import select
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
 from htx_cancel import frames, transport
+from htx_cancel.confirm import Confirmations, Lookup
 from htx_cancel.errors import CredentialsError
 from htx_cancel.ledger import Ledger
 from htx_cancel.models import (
@@ -27,16 +33,25 @@ from htx_cancel.models import (
     Report,
     RunSettings,
 )
+from htx_cancel.notify import PushSocket
 from htx_cancel.pacing import Backoff, Pacer
 from htx_cancel.plan import Plan, plan, sign_auth
 from htx_cancel.redaction import Redactor
 from htx_cancel.transport import Connection, TlsError, TransportError
+
+if TYPE_CHECKING:
+    from htx_cancel.rest import RestClient
 
 Event = FrameEvent | ProgressEvent | NoteEvent
 CLOCK_SKEW_LIMIT: Final = 60.0
 MAX_NOTES: Final = 20
 """Distinct notes kept and shown per run: a server flooding `op: error` must not grow stderr, the
 audit log or the report without limit."""
+READ_FLOOR: Final = 0.2
+"""Least time a read on a socket that select() found readable may take to finish its frame."""
+AUTH: Final = "authentication"
+QUERY_RATE: Final = 60
+"""Order queries per 3 s window: HTX allows 72 reads per account; stay at 60 like the cancels."""
 
 
 def _no_event(_: Event) -> None:
@@ -59,6 +74,7 @@ class World(NamedTuple):
     backoff: Backoff = Backoff()
     on_event: Callable[[Event], None] = _no_event
     wants_frames: bool = False
+    env: Mapping[str, str] = os.environ
 
 
 class AuthRejected(Exception):
@@ -71,7 +87,8 @@ class ConnectionLost(Exception):
 
 class _Driver:
     """The I/O half of a run: writes what the ledger says is due, within the pace, and feeds it
-    what comes back. Notes and frame events go out through `world.on_event`, redacted once here."""
+    what comes back. Notes and frame events go out through `world.on_event`, redacted once here
+    (under a lock: the push socket's opening thread reports through the same sinks)."""
 
     def __init__(
         self,
@@ -93,27 +110,34 @@ class _Driver:
         self.suppressed = 0
         self.cancel_sent = False
         self.cids = itertools.count(first_cid)
+        self.lock = threading.Lock()
+        self.confirmations: Confirmations | None = None
+        self.push: PushSocket | None = None
+        self.push_conn: Connection | None = None
 
     def elapsed(self) -> float:
         return self.world.clock() - self.started
 
-    def emit_frame(self, direction: str, text: str) -> None:
+    def emit_frame(self, direction: str, text: str, channel: str = "trade") -> None:
         if self.world.wants_frames:
-            self.world.on_event(FrameEvent(direction, self.redactor(text), time.time(), self.elapsed()))
+            with self.lock:
+                event = FrameEvent(direction, self.redactor(text), time.time(), self.elapsed(), channel)
+                self.world.on_event(event)
 
     def note(self, text: str) -> None:
         """Notes quote exception and server text: redacted here, once, for every sink. A repeated
         note is not said again, and past MAX_NOTES distinct ones the rest are only counted."""
-        text = self.redactor(text)
-        if text in self.problems:
-            return
-        if len(self.problems) >= MAX_NOTES:
-            self.suppressed += 1
-            if self.suppressed == 1:
-                self.world.on_event(NoteEvent(f"more than {MAX_NOTES} problems; further ones not shown"))
-            return
-        self.problems.append(text)
-        self.world.on_event(NoteEvent(text))
+        with self.lock:
+            text = self.redactor(text)
+            if text in self.problems:
+                return
+            if len(self.problems) >= MAX_NOTES:
+                self.suppressed += 1
+                if self.suppressed == 1:
+                    self.world.on_event(NoteEvent(f"more than {MAX_NOTES} problems; further ones not shown"))
+                return
+            self.problems.append(text)
+            self.world.on_event(NoteEvent(text))
 
     def last_problem(self, default: str) -> str:
         return self.problems[-1] if self.problems else default
@@ -132,11 +156,11 @@ class _Driver:
 
     # --- the wire ----------------------------------------------------------------------
 
-    def send(self, conn: Connection, text: str) -> None:
+    def send(self, conn: Connection, text: str, channel: str = "trade") -> None:
         conn.send(text)
-        self.emit_frame("sent", text)
+        self.emit_frame("sent", text, channel)
 
-    def receive(self, conn: Connection, timeout: float) -> frames.Event | None:
+    def receive(self, conn: Connection, timeout: float, channel: str = "trade") -> frames.Event | None:
         """One understood event, None on timeout; pings are answered here so no wait forgets them."""
         raw = conn.recv(timeout)
         if raw is None:
@@ -144,32 +168,39 @@ class _Driver:
         try:
             message = frames.decode(raw)
         except frames.FrameError as exc:
-            self.emit_frame("received", f"<unreadable frame: {exc}>")
+            self.emit_frame("received", f"<unreadable frame: {exc}>", channel)
             raise ConnectionLost(f"protocol error: {exc}") from None
         if self.world.wants_frames:
-            self.emit_frame("received", json.dumps(message, ensure_ascii=False))
+            self.emit_frame("received", json.dumps(message, ensure_ascii=False), channel)
         event = frames.classify(message)
         if isinstance(event, frames.Ping):
-            self.send(conn, frames.pong_frame(event))
+            self.send(conn, frames.pong_frame(event), channel)
         elif isinstance(event, frames.Notice):
             if event.op == "close":
                 raise ConnectionLost("the exchange announced it is closing the connection")
             self.note(f"exchange reported an error on the connection: {event.code} {event.message}".rstrip())
         return event
 
-    def authenticate(self, conn: Connection, signed: frames.SignedAuth, cid: str) -> None:
-        self.redactor.add_secret(signed.signature)
-        self.send(conn, signed.text)
+    def await_answer(self, conn: Connection, cid: str, channel: str, what: str) -> frames.Answer:
+        """Read until the answer to `cid` within --timeout; for an auth, HTX's documented `op: auth`
+        answer without a cid counts too."""
         deadline = self.world.clock() + self.settings.timeout
         while True:
             left = deadline - self.world.clock()
             if left <= 0:
-                raise ConnectionLost(f"no answer to authentication within {self.settings.timeout:g} s")
-            event = self.receive(conn, left)
-            if isinstance(event, frames.Answer) and (event.cid == cid or event.auth):
-                if event.ok:
-                    return
-                raise AuthRejected(self.auth_refusal(event))
+                raise ConnectionLost(f"no answer to {what} within {self.settings.timeout:g} s")
+            event = self.receive(conn, left, channel)
+            if isinstance(event, frames.Answer) and (event.cid == cid or (event.auth and what == AUTH)):
+                return event
+
+    def authenticate(
+        self, conn: Connection, signed: frames.SignedAuth, cid: str, channel: str = "trade"
+    ) -> None:
+        self.redactor.add_secret(signed.signature)
+        self.send(conn, signed.text, channel)
+        answer = self.await_answer(conn, cid, channel, AUTH)
+        if not answer.ok:
+            raise AuthRejected(self.auth_refusal(answer))
 
     def auth_refusal(self, answer: frames.Answer) -> str:
         text = f"authentication rejected by the exchange: {answer.code} {answer.message}".rstrip()
@@ -183,9 +214,96 @@ class _Driver:
                 )
         return text
 
+    # --- the push socket ---------------------------------------------------------------
+
+    def gate_open(self) -> bool:
+        """The first cancel waits for the order subscription (no push may be missed), but never
+        past --timeout: the cancel matters more than its confirmation."""
+        push = self.push
+        if push is None or push.wake_fd() is None:
+            return True
+        if push.done.is_set() or self.world.clock() >= push.deadline:
+            self.take_push()
+            return True
+        return False
+
+    def take_push(self) -> None:
+        """The opening thread is done (or the wait is over): use its socket, or say why not."""
+        push, confirmations = self.push, self.confirmations
+        if push is None or confirmations is None or push.wake_fd() is None:
+            return
+        if not push.done.is_set():
+            push.deadline = float("-inf")
+            self.note(
+                f"order subscription not acknowledged within {self.settings.timeout:g} s; cancelling anyway"
+            )
+            self.lose_push(None)
+            return
+        self.push_conn = push.take()
+        if self.push_conn is None:
+            self.note(f"no order pushes ({push.failure}); confirming by order query")
+            confirmations.no_pushes()
+
+    def lose_push(self, reason: str | None) -> None:
+        if reason is not None:
+            self.note(f"order push socket lost ({reason}); confirming by order query")
+        if self.push is not None:
+            self.push.close()
+        self.push_conn = None
+        if self.confirmations is not None:
+            self.confirmations.no_pushes()
+
+    def on_push(self, event: frames.Event | None) -> None:
+        if isinstance(event, frames.Push) and event.topic in (None, "orders") and self.confirmations:
+            for update in frames.order_updates(event.data):
+                self.confirmations.pushed(update)
+
+    def wait(self, trade: Connection | None, until: float) -> None:
+        """Read what comes first on the trade socket or the push socket, until `until`."""
+        push_conn = self.push_conn
+        wake = self.push.wake_fd() if self.push is not None else None
+        if push_conn is None and wake is None and trade is not None:
+            self.on_trade(self.receive(trade, max(until - self.world.clock(), 0.0)))
+            return
+        conns = [c for c in (trade, push_conn) if c is not None]
+        ready = [c for c in conns if c.buffered()]
+        if not ready:
+            fds = [c.fileno() for c in conns] + ([wake] if wake is not None else [])
+            timeout = max(until - self.world.clock(), 0.0)
+            readable, _, _ = select.select(fds, [], [], timeout) if fds else ([], [], [])
+            if not fds:
+                self.world.sleep(timeout)
+            if wake is not None and wake in readable:
+                self.take_push()
+            ready = [c for c in conns if c.fileno() in readable]
+        for conn in ready:
+            left = max(until - self.world.clock(), READ_FLOOR)
+            if conn is trade:
+                self.on_trade(self.receive(conn, left))
+                continue
+            try:
+                self.on_push(self.receive(conn, left, "notify"))
+            except (TransportError, ConnectionLost) as exc:
+                self.lose_push(str(exc))
+
+    def on_trade(self, event: frames.Event | None) -> None:
+        if not isinstance(event, frames.Answer):
+            return
+        now = self.world.clock()
+        self.ledger.answered(event, now)
+        settled = self.ledger.take_settled()
+        if self.confirmations is not None:
+            for kind, result in settled:
+                self.confirmations.accepted(result, kind, now)
+        self.progress()
+
+    # --- the trade socket --------------------------------------------------------------
+
     def write_due(self, conn: Connection) -> None:
         """Write every batch that is due and that the pace allows, re-reading the clock for each
         one so a stale `now` can never let a burst through."""
+        if not self.gate_open():
+            return
         while True:
             now = self.world.clock()
             if self.pacer.delay(now) > 0:
@@ -219,14 +337,76 @@ class _Driver:
             now = self.world.clock()
             send_at = self.ledger.next_send_at()
             if send_at is not None:
-                send_at = max(send_at, now + self.pacer.delay(now))
+                gate = self.push.deadline if self.push is not None and not self.gate_open() else now
+                send_at = max(send_at, now + self.pacer.delay(now), gate)
             wake = [t for t in (self.ledger.next_deadline(), send_at) if t is not None]
             if not wake:
                 return
-            event = self.receive(conn, max(min(wake) - self.world.clock(), 0.0))
-            if isinstance(event, frames.Answer):
-                self.ledger.answered(event, self.world.clock())
-                self.progress()
+            self.wait(conn, min(wake))
+
+    # --- confirming --------------------------------------------------------------------
+
+    def confirm_all(self, credentials: Credentials) -> None:
+        """After the cancels: wait for pushes until each accepted order's wait is over, then ask
+        the order query about the rest, paced within the exchange's read limit."""
+        confirmations = self.confirmations
+        if confirmations is None:
+            return
+        self.gate_open()
+        pacer = Pacer(QUERY_RATE)
+        client: RestClient | None = None
+        while confirmations.waiting():
+            now = self.world.clock()
+            due = confirmations.lookups_due(now)
+            if not due:
+                self.wait(None, confirmations.next_lookup_at() or now)
+                continue
+            for lookup in due:
+                delay = pacer.delay(self.world.clock())
+                if delay > 0:
+                    self.wait(None, self.world.clock() + delay)
+                if client is None:
+                    client = self.rest_client(credentials)
+                pacer.record(self.world.clock())
+                self.look_up(client, confirmations, lookup)
+                if self.push_conn is not None:
+                    self.wait(None, self.world.clock())
+        if client is not None:
+            client.close()
+
+    def rest_client(self, credentials: Credentials) -> RestClient:
+        from htx_cancel.rest import RestClient, SignedRequest
+
+        def on_request(request: SignedRequest) -> None:
+            self.redactor.add_secret(request.signature)
+            self.emit_frame("sent", request.text, "rest")
+
+        settings = self.settings
+        return RestClient(
+            settings.url,
+            credentials,
+            settings.timeout,
+            settings.ca_bundle,
+            self.world.env,
+            wall_clock=self.world.wall_clock,
+            clock=self.world.clock,
+            on_request=on_request,
+        )
+
+    def look_up(self, client: RestClient, confirmations: Confirmations, lookup: Lookup) -> None:
+        from htx_cancel.orders import OrderReadError, query_order
+        from htx_cancel.rest import RestError
+
+        try:
+            update = query_order(client, self.request.contract_code, lookup.order_id, lookup.client_order_id)
+        except (RestError, OrderReadError) as exc:
+            self.note(f"order query failed: {exc}")
+            confirmations.queried(lookup.key, None, f"order query failed: {exc}")
+            return
+        if self.world.wants_frames:
+            self.emit_frame("received", json.dumps(update._asdict() if update else None), "rest")
+        missing = None if update else "the order query did not describe the order"
+        confirmations.queried(lookup.key, update, missing)
 
 
 def run_cancel(
@@ -241,36 +421,63 @@ def run_cancel(
     """Cancel every ID of `request` and report each one's state.
 
     Raises CredentialsError only when the exchange refuses auth before any cancel was written
-    (SPEC exit 3); every later failure becomes `unknown` rows in the report instead.
+    (SPEC exit 3); every later failure becomes `unknown` (or unconfirmed) rows instead.
     """
     world = world or World()
     redactor = redactor or Redactor((credentials.secret_key,), credentials.access_key)
     first = plan(request, credentials, settings, world.wall_clock())
-    ledger = Ledger(
-        request.orders,
-        settings.retries,
-        lambda retry, limited: world.backoff.delay(retry, limited, world.rng),
-    )
+
+    def backoff(retry: int, rate_limited: bool) -> float:
+        return world.backoff.delay(retry, rate_limited, world.rng)
+
+    ledger = Ledger(request.orders, settings.retries, backoff)
     driver = _Driver(request, settings, world, redactor, ledger, len(first.cancels) + 1)
     for cancel in first.cancels:
         ledger.schedule(cancel.batch, driver.started, cancel)
+    if first.notify is not None:
+        driver.confirmations = Confirmations(request.orders, settings.timeout)
+        driver.push = _start_push(driver, first)
     interrupted = False
     try:
         _connect_and_pump(driver, first, credentials)
+        driver.confirm_all(credentials)
     except KeyboardInterrupt:
         interrupted = True
         ledger.give_up_all("interrupted before the exchange answered")
+        if driver.confirmations is not None:
+            driver.confirmations.give_up("interrupted before the final state was confirmed")
+    finally:
+        if driver.push is not None:
+            driver.push.close()
+    results = ledger.results()
+    if driver.confirmations is not None:
+        merge = driver.confirmations.merge
+        results = tuple(merge(ref, r) for ref, r in zip(request.orders, results, strict=True))
     return Report(
         contract_code=request.contract_code,
         url=settings.url,
         simulated=simulated,
         elapsed_ms=int(driver.elapsed() * 1000),
         duplicates_dropped=request.duplicates_dropped,
-        results=ledger.results(),
+        results=results,
         interrupted=interrupted,
         problems=tuple(driver.problems),
         confirm=settings.confirm,
     )
+
+
+def _start_push(driver: _Driver, first: Plan) -> PushSocket:
+    """Open the push socket beside the trade socket, on its own thread, at the same moment."""
+    assert first.notify is not None
+    settings, world = driver.settings, driver.world
+    push = PushSocket(first.notify, world.clock() + settings.timeout)
+    url = first.notify.url
+
+    def open_() -> Connection:
+        return world.connect(url, settings.timeout, settings.ca_bundle)
+
+    push.start(open_, driver.authenticate, driver.send, driver.await_answer)
+    return push
 
 
 def _connect_and_pump(driver: _Driver, first: Plan, credentials: Credentials) -> None:

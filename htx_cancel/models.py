@@ -127,6 +127,8 @@ class FrameEvent(NamedTuple):
     text: str
     wall_time: float
     elapsed: float
+    channel: str = "trade"
+    """Which connection: "trade", "notify" (the order push socket) or "rest" (order queries)."""
 
 
 class ProgressEvent(NamedTuple):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Final, NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from htx_cancel import frames
 from htx_cancel.models import Batch, CancelRequest, Credentials, IdKind, RunSettings
@@ -15,6 +15,10 @@ from htx_cancel.redaction import Redactor
 from htx_cancel.signing import timestamp_for
 
 AUTH_CID: Final = "auth-1"
+NOTIFY_PATH: Final = "/ws/v5/notification"
+"""HTX's v5 order push socket, on the trade socket's host (SPEC section 7)."""
+NOTIFY_AUTH_CID: Final = "auth-n"
+SUBSCRIBE_CID: Final = "sub-1"
 
 
 class PlannedCancel(NamedTuple):
@@ -25,6 +29,14 @@ class PlannedCancel(NamedTuple):
     text: str
 
 
+class NotifyPlan(NamedTuple):
+    """The order push socket of a `--confirm` run: where, its signed auth, its subscription."""
+
+    url: str
+    auth: frames.SignedAuth
+    subscribe: str
+
+
 class Plan(NamedTuple):
     """Every frame of a run's first attempt, signed and encoded: what --dry-run prints and what the
     engine writes first."""
@@ -32,6 +44,7 @@ class Plan(NamedTuple):
     auth: frames.SignedAuth
     auth_cid: str
     cancels: tuple[PlannedCancel, ...]
+    notify: NotifyPlan | None = None
 
 
 def endpoint(url: str) -> tuple[str, str]:
@@ -49,10 +62,16 @@ def batches(request: CancelRequest, batch_size: int) -> list[Batch]:
     return out
 
 
-def sign_auth(credentials: Credentials, url: str, now: datetime) -> frames.SignedAuth:
+def notify_url(trade_url: str) -> str:
+    """The order push socket beside a trade socket: same scheme, host and port."""
+    parts = urlsplit(trade_url)
+    return urlunsplit((parts.scheme, parts.netloc, NOTIFY_PATH, "", ""))
+
+
+def sign_auth(credentials: Credentials, url: str, now: datetime, cid: str = AUTH_CID) -> frames.SignedAuth:
     """The auth frame for `url`, signed for `now`; a reconnect signs afresh (5-minute window)."""
     host, path = endpoint(url)
-    return frames.auth_frame(credentials, host, path, timestamp_for(now), AUTH_CID)
+    return frames.auth_frame(credentials, host, path, timestamp_for(now), cid)
 
 
 def plan(request: CancelRequest, credentials: Credentials, settings: RunSettings, now: datetime) -> Plan:
@@ -65,12 +84,21 @@ def plan(request: CancelRequest, credentials: Credentials, settings: RunSettings
         )
         for n, batch in enumerate(batches(request, settings.batch_size), start=1)
     )
-    return Plan(sign_auth(credentials, settings.url, now), AUTH_CID, cancels)
+    notify = None
+    if settings.confirm:
+        url = notify_url(settings.url)
+        subscribe = frames.subscribe_frame(SUBSCRIBE_CID, request.contract_code)
+        notify = NotifyPlan(url, sign_auth(credentials, url, now, NOTIFY_AUTH_CID), subscribe)
+    return Plan(sign_auth(credentials, settings.url, now), AUTH_CID, cancels, notify)
 
 
 def redacted_plan_frames(prepared: Plan, redactor: Redactor) -> Iterable[str]:
     """The frames --dry-run shows, through the same redaction as -v."""
     redactor.add_secret(prepared.auth.signature)
     yield redactor(prepared.auth.text)
+    if prepared.notify is not None:
+        redactor.add_secret(prepared.notify.auth.signature)
+        yield redactor(prepared.notify.auth.text)
+        yield prepared.notify.subscribe
     for cancel in prepared.cancels:
         yield redactor(cancel.text)
