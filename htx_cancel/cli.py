@@ -107,8 +107,13 @@ def _prompt_secret() -> str:
     return getpass.getpass("HTX secret key (hidden): ", stream=sys.stderr)
 
 
+def _say(text: str) -> None:
+    """One stderr line; text that may quote the exchange is escaped so it cannot steer the terminal."""
+    print(f"{PROG}: {render.printable(text)}", file=sys.stderr)
+
+
 def _error(message: str, code: int, json_out: bool) -> None:
-    print(f"{PROG}: error: {message}", file=sys.stderr)
+    _say(f"error: {message}")
     if json_out:
         sys.stdout.write(render.error_json(code, message))
 
@@ -164,7 +169,7 @@ def _sinks(
                 if verbose:
                     print(render.frame_line(event), file=sys.stderr)
             elif not quiet:
-                print(f"{PROG}: {event.text}", file=sys.stderr)
+                _say(event.text)
 
         yield on_event, verbose or log is not None
 
@@ -302,6 +307,14 @@ def cancel(
     profile: Annotated[
         str | None, typer.Option("--profile", metavar="NAME", help="Config file profile.")
     ] = None,
+    confirm: Annotated[
+        bool,
+        typer.Option(
+            "--confirm",
+            help="Wait for each accepted cancel's final state (order push, else order query) "
+            "and report filled volumes.",
+        ),
+    ] = False,
     simulate: Annotated[
         bool, typer.Option("--simulate", help="Run against the built-in simulator (demo book).")
     ] = False,
@@ -335,6 +348,7 @@ def cancel(
         secret_key_file=secret_key_file,
         profile=profile,
         simulate=simulate,
+        confirm=confirm,
     )
     json_errors = fmt in (OutputFormat.json, OutputFormat.jsonl)
     redactor = Redactor()
@@ -355,7 +369,7 @@ def cancel(
     if not quiet:
         _render(report, fmt)
     elif code == ExitCode.UNKNOWN and report.problems:
-        print(f"{PROG}: {report.problems[-1]}", file=sys.stderr)
+        _say(report.problems[-1])
     raise typer.Exit(code)
 
 
@@ -374,7 +388,7 @@ def _warn_prepared(prepared: Prepared) -> None:
             f"{PROG}: warning: {prepared.request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr
         )
     for warning in prepared.warnings:
-        print(f"{PROG}: warning: {warning}", file=sys.stderr)
+        _say(f"warning: {warning}")
 
 
 def _print_plan(prepared: Prepared, quiet: bool) -> None:
