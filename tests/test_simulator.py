@@ -1041,10 +1041,20 @@ def test_serve_runs_the_demo_book_on_the_callers_loop() -> None:
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
     assert ready.wait(5)
+    notify = websocket.create_connection(urls[0].replace(WS_PATH, NOTIFY_PATH), timeout=3)
+    assert notify_auth(notify)["err-code"] == 0 and subscribe(notify)["err-code"] == 0
     ws = websocket.create_connection(urls[0], timeout=3)
     auth(ws)
     assert codes(cancel(ws, "c-1", order_ids=["101", "404"])) == {"101": 200, "404": 1061}
+    assert notify_recv(notify)["data"]["order_id"] == "101"
+    rest = urlsplit(urls[0])
+    connection = http.client.HTTPConnection(rest.hostname or "", rest.port, timeout=3)
+    connection.request("GET", f"{OPENS_PATH}?{signed_query(OPENS_PATH, {'contract_code': 'BTC-USDT'})}")
+    listed = json.loads(connection.getresponse().read())
+    assert listed["code"] == 200 and "101" not in [item["id"] for item in listed["data"]]
+    connection.close()
     ws.close()
+    notify.close()
     loop.call_soon_threadsafe(lambda: [task.cancel() for task in asyncio.all_tasks(loop)])
     thread.join(5)
     loop.close()

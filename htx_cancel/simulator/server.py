@@ -1,10 +1,12 @@
 """The thin server around the exchange: sockets, clocks, latency, records and injected faults.
 
-The rules are in `exchange.py`; this module moves bytes. Each client connection gets a receive
-loop that records and enqueues, a worker that processes in order after the added latency, a
-sender that writes in order after it again, and a ping timer. Splitting them is what lets a
-second request be received (and recorded) while the first one's answer is still on its simulated
-way back, exactly as pipelining needs.
+The rules are in `exchange.py`; this module moves bytes. One websockets server on one port
+answers the REST reads as plain HTTP in `process_request` and hands each WebSocket path to a
+connection class of its own. Each WebSocket connection gets a receive loop that records and
+enqueues, a worker that processes in order after the added latency, a sender that writes in
+order after it again, and a ping timer. Splitting them is what lets a second request be
+received (and recorded) while the first one's answer is still on its simulated way back,
+exactly as pipelining needs.
 
 One lock guards the exchange and every record, because tests read them from another thread.
 """
@@ -102,10 +104,12 @@ def _json_key(value: object) -> str:
 
 
 class Simulator:
-    """An HTX-compatible trade socket on loopback with an in-memory book and injectable faults.
+    """HTX's trade socket, v5 notification socket and two v5 REST reads on one loopback port,
+    over one in-memory book, with injectable faults.
 
     `start()` runs it on its own event loop in a daemon thread so synchronous tests and the
-    synchronous CLI can use it; `serve()` runs the same thing on the caller's loop.
+    synchronous CLI can use it; `serve()` runs the same thing on the caller's loop. Every
+    public attribute is safe to read from another thread and returns a snapshot.
     """
 
     def __init__(
@@ -159,7 +163,7 @@ class Simulator:
 
     @property
     def url(self) -> str:
-        """Where to connect; TLS uses the name "localhost" because that is what certificates name."""
+        """The trade socket; TLS uses the name "localhost" because that is what certificates name."""
         return f"{self._scheme('ws')}://{self._authority()}{WS_PATH}"
 
     @property
