@@ -1,7 +1,10 @@
 """The simulator seen from a raw client: real loopback socket, real gzip, real signatures.
 
 These tests pin what the simulator puts on the wire, because the engine's tests trust it to
-behave like HTX; websocket-client is used directly so no htx-cancel transport code is involved.
+behave like HTX: the trade socket, the notification socket, the REST reads and the raw hostile
+frames. websocket-client, http.client and bare sockets are used directly so no htx-cancel client
+code is involved (only signing and frames.auth_frame, to build signed requests). The rules
+themselves are tested without sockets in test_exchange.py.
 """
 
 from __future__ import annotations
@@ -472,7 +475,7 @@ def test_hostile_oversized_declares_300_mb_and_streams_with_flow_control(quiet: 
 
 
 def test_hostile_drip_writes_the_real_answer_a_byte_at_a_time(quiet: SimFactory) -> None:
-    interval = 0.01
+    interval = 0.004
     sim, ws = _raw_after_cancel(quiet, "drip", drip_interval=interval)
     arrivals: list[float] = []
     data = b""
