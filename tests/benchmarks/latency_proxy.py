@@ -10,8 +10,8 @@ end of input) stops it. Each accepted connection gets its own connection to 127.
 What it emulates, and how:
 
 - **One-way latency**, each direction: every chunk read from one side is written to the other
-  `--latency` seconds after it was read, never earlier, never reordered (one FIFO and one writer
-  thread per direction); end of stream (a FIN) travels the same way, as a half-close.
+  `--latency` seconds after it was read, never earlier, never reordered (one FIFO per direction);
+  end of stream (a FIN) travels the same way, as a half-close.
 - **The TCP handshake**: a loopback `connect()` returns at once, where a real one takes a round
   trip (SYN, SYN-ACK) before the client can send anything. So the client's first bytes are held
   `--hold` seconds more (default: one round trip, 2 x latency) on top of their one-way latency.
@@ -28,110 +28,132 @@ What it does not emulate: bandwidth, loss, and anything the kernel's TCP does ac
 that writes small segments without TCP_NODELAY is not penalised here as it would be on a real link.
 
 It runs in a process of its own (not a thread of the benchmark) so the timing of its writes does
-not depend on the benchmark holding the GIL, and uses threads with time.sleep, which on Linux
-wakes within tens of microseconds, where an event loop's epoll timeout is rounded up to whole
-milliseconds on every hop.
+not depend on the benchmark holding the GIL. One thread does all the moving: a selector loop that
+accepts, connects upstream, reads and stamps chunks as they come, and writes each when it is due.
+No thread is started per connection: starting threads at accept time made a ClientHello sent
+right after connect() wait ~2 ms (up to ~12 ms) for the proxy to be ready, a penalty a real server
+does not charge and that fell only on clients that send early. epoll's timeout is rounded up to
+whole milliseconds, so the loop wakes up to a millisecond early and sleeps the rest with
+time.sleep (tens of microseconds late on Linux).
 """
 
 from __future__ import annotations
 
 import argparse
+import heapq
+import itertools
 import json
-import queue
+import selectors
 import socket
 import sys
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 CHUNK: Final = 65536
-
-_EOF: Final = b""
-
-
-class Stats:
-    """Counters the benchmark reads to check that a run went through the proxy."""
-
-    def __init__(self) -> None:
-        self.lock: Final = threading.Lock()
-        self.connections = 0
-        self.upstream_failures = 0
+EARLY: Final = 0.001
+"""How much sooner than a chunk's due time the selector may return (its timeout is whole ms)."""
 
 
-def _deliver(chunks: queue.SimpleQueue[tuple[float, bytes]], dst: socket.socket) -> None:
-    """Write each chunk when it is due, in order; a FIN (empty chunk) becomes a half-close."""
-    try:
-        while True:
-            due, data = chunks.get()
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            if data == _EOF:
-                dst.shutdown(socket.SHUT_WR)
-                return
-            dst.sendall(data)
-    except OSError:
-        return
+@dataclass
+class Side:
+    """One direction of one proxied connection: read from `src`, write to `dst`."""
+
+    src: socket.socket
+    dst: socket.socket
+    extra: float
+    """Added to the next chunk's delay (the hold, for the client's first bytes), then 0."""
+    open: bool = True
+    """Still reading; False once `src` sent its FIN (or failed)."""
+    peer: Side | None = None
+    done: bool = False
+    """Its FIN was delivered: nothing more to write this way."""
 
 
-def _pump(src: socket.socket, dst: socket.socket, delay: float, hold: float) -> threading.Thread:
-    """Read `src` as fast as it sends, stamping each chunk with the time it is due at `dst`."""
-    chunks: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
-    writer = threading.Thread(target=_deliver, args=(chunks, dst), daemon=True)
-    writer.start()
-    extra = hold
-    try:
-        while True:
-            data = src.recv(CHUNK)
-            chunks.put((time.monotonic() + delay + extra, data))
-            if data == _EOF:
-                break
-            extra = 0.0
-    except OSError:
-        chunks.put((time.monotonic() + delay, _EOF))
-    return writer
+@dataclass
+class Proxy:
+    """All connections, and every chunk in flight, ordered by due time (then arrival order)."""
 
+    upstream_port: int
+    latency: float
+    hold: float
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    due: list[tuple[float, int, Side, bytes]] = field(default_factory=list)
+    order: itertools.count[int] = field(default_factory=itertools.count)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    connections: int = 0
+    upstream_failures: int = 0
 
-def _serve_one(client: socket.socket, upstream_port: int, latency: float, hold: float, stats: Stats) -> None:
-    try:
-        upstream = socket.create_connection(("127.0.0.1", upstream_port))
-    except OSError:
-        with stats.lock:
-            stats.upstream_failures += 1
-        client.close()
-        return
-    for sock in (client, upstream):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    done: list[threading.Thread] = []
-
-    def server_to_client() -> None:
-        done.append(_pump(upstream, client, latency, 0.0))
-
-    back = threading.Thread(target=server_to_client, daemon=True)
-    back.start()
-    forward_writer = _pump(client, upstream, latency, hold)
-    back.join()
-    forward_writer.join()
-    for writer in done:
-        writer.join()
-    client.close()
-    upstream.close()
-
-
-def _accept_forever(
-    listener: socket.socket, upstream_port: int, latency: float, hold: float, stats: Stats
-) -> None:
-    while True:
+    def accept(self, listener: socket.socket) -> None:
+        client, _ = listener.accept()
+        with self.lock:
+            self.connections += 1
         try:
-            client, _ = listener.accept()
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
         except OSError:
+            with self.lock:
+                self.upstream_failures += 1
+            client.close()
             return
-        with stats.lock:
-            stats.connections += 1
-        threading.Thread(
-            target=_serve_one, args=(client, upstream_port, latency, hold, stats), daemon=True
-        ).start()
+        for sock in (client, upstream):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        forward = Side(client, upstream, self.hold)
+        back = Side(upstream, client, 0.0, peer=forward)
+        forward.peer = back
+        self.selector.register(client, selectors.EVENT_READ, forward)
+        self.selector.register(upstream, selectors.EVENT_READ, back)
+
+    def read(self, side: Side) -> None:
+        """Stamp what arrived with the time it is due on the other side (a FIN is b"")."""
+        try:
+            data = side.src.recv(CHUNK)
+        except OSError:
+            data = b""
+        stamped = time.monotonic() + self.latency + side.extra
+        side.extra = 0.0
+        heapq.heappush(self.due, (stamped, next(self.order), side, data))
+        if not data:
+            side.open = False
+            self.selector.unregister(side.src)
+
+    def deliver(self, side: Side, data: bytes) -> None:
+        if side.done:
+            return
+        try:
+            if data:
+                side.dst.sendall(data)
+                return
+            side.dst.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        side.done = True
+        peer = side.peer
+        if peer is not None and peer.done:
+            for sock in (side.src, side.dst):
+                if peer.open and sock is peer.src:
+                    self.selector.unregister(sock)
+                sock.close()
+
+    def run(self, listener: socket.socket) -> None:
+        self.selector.register(listener, selectors.EVENT_READ, None)
+        while True:
+            timeout = None
+            if self.due:
+                timeout = max(0.0, self.due[0][0] - time.monotonic() - EARLY)
+            for key, _ in self.selector.select(timeout):
+                if key.data is None:
+                    self.accept(listener)
+                else:
+                    self.read(key.data)
+            # Whatever falls due within EARLY is written on time: sleep to it, not past it.
+            while self.due and self.due[0][0] <= time.monotonic() + EARLY:
+                when, _, side, data = heapq.heappop(self.due)
+                wait = when - time.monotonic()
+                if wait > 0:
+                    time.sleep(wait)
+                self.deliver(side, data)
 
 
 def main(argv: Sequence[str]) -> int:
@@ -142,28 +164,20 @@ def main(argv: Sequence[str]) -> int:
         "--hold", type=float, default=None, help="extra delay of a client's first bytes (default 2 x latency)"
     )
     args = parser.parse_args(argv)
-    hold = 2 * args.latency if args.hold is None else args.hold
-    stats = Stats()
+    proxy = Proxy(args.upstream_port, args.latency, 2 * args.latency if args.hold is None else args.hold)
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
-    threading.Thread(
-        target=_accept_forever, args=(listener, args.upstream_port, args.latency, hold, stats), daemon=True
-    ).start()
+    threading.Thread(target=proxy.run, args=(listener,), name="latency-proxy", daemon=True).start()
     print(listener.getsockname()[1], flush=True)
     for line in sys.stdin:
         command = line.strip()
         if command == "stats":
-            with stats.lock:
-                print(
-                    json.dumps(
-                        {"connections": stats.connections, "upstream_failures": stats.upstream_failures}
-                    ),
-                    flush=True,
-                )
+            with proxy.lock:
+                stats = {"connections": proxy.connections, "upstream_failures": proxy.upstream_failures}
+            print(json.dumps(stats), flush=True)
         elif command == "quit":
             break
         else:
             print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
-    listener.close()
     return 0
 
 
