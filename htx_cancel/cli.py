@@ -19,6 +19,7 @@ from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report
 from htx_cancel.plan import plan, redacted_plan_frames
 from htx_cancel.prepare import Environment, Options, Prepared, prepare
 from htx_cancel.redaction import Redactor
+from htx_cancel.sweep import Lister, Listing, Target, request_for, sweep
 
 PROG: Final = "htx-cancel"
 
@@ -52,6 +53,13 @@ Environment:
     cron="*/5 * * * * htx-cancel BTC-USDT -f /etc/htx/stale-ids.txt --quiet"
     ' --log-file /var/log/htx-cancel.jsonl || logger -t htx-cancel "exit $?"'
 )
+
+
+class Side(str, enum.Enum):
+    """--side: which side of the book --all cancels."""
+
+    buy = "buy"
+    sell = "sell"
 
 
 class OutputFormat(str, enum.Enum):
@@ -307,6 +315,19 @@ def cancel(
     profile: Annotated[
         str | None, typer.Option("--profile", metavar="NAME", help="Config file profile.")
     ] = None,
+    all_open: Annotated[
+        bool,
+        typer.Option("--all", help="Cancel every open order of the contract (lists them, then asks)."),
+    ] = False,
+    side: Annotated[
+        Side | None,
+        typer.Option(
+            "--side", metavar="SIDE", help="With --all: only buy or sell orders.", show_default=False
+        ),
+    ] = None,
+    yes: Annotated[
+        bool, typer.Option("--yes", help="With --all: do not ask (needed without a terminal).")
+    ] = False,
     confirm: Annotated[
         bool,
         typer.Option(
@@ -349,6 +370,9 @@ def cancel(
         profile=profile,
         simulate=simulate,
         confirm=confirm,
+        all_open=all_open,
+        side=side.value if side is not None else None,
+        yes=yes,
     )
     json_errors = fmt in (OutputFormat.json, OutputFormat.jsonl)
     redactor = Redactor()
@@ -392,25 +416,78 @@ def _warn_prepared(prepared: Prepared) -> None:
 
 
 def _print_plan(prepared: Prepared, quiet: bool) -> None:
-    """--dry-run: the frames a run would write first, redacted; with -q, only the validation."""
+    """--dry-run: the frames a run would write first, redacted; with -q, only the validation.
+    With --all the open orders are listed first: the only network use a dry run makes."""
+    request = prepared.request
+    if prepared.sweep:
+        with _target(prepared) as target:
+            lister = Lister(target, World())
+            try:
+                listed = lister.list(request.contract_code, prepared.side)
+            finally:
+                lister.close()
+        request = request_for(request.contract_code, listed)
+        _say(f"{len(listed)} open order(s) listed on {request.contract_code}; a dry run cancels nothing")
     if quiet:
         return
-    frames_plan = plan(prepared.request, prepared.credentials, prepared.settings, datetime.now(timezone.utc))
+    frames_plan = plan(request, prepared.credentials, prepared.settings, datetime.now(timezone.utc))
     sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(frames_plan, prepared.redactor))
 
 
 def _execute(prepared: Prepared, options: Options) -> Report:
-    """Run the cancel with the run's events wired to stderr, the audit log and the progress bar."""
+    """Run the cancel (or, with --all, the sweep) with the run's events wired to stderr, the
+    audit log and the progress bar."""
     quiet = options.quiet
     progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
     log_file = Path(options.log_file) if options.log_file else None
     with _sinks(options.verbose, log_file, progress, quiet) as (on_event, wants_frames):
         world = World(on_event=on_event, wants_frames=wants_frames)
-        if prepared.simulated:
-            return _run_simulated(prepared, world)
-        return run_cancel(
-            prepared.request, prepared.credentials, prepared.settings, world=world, redactor=prepared.redactor
-        )
+        with _target(prepared) as target:
+            if prepared.sweep:
+                lister = Lister(target, world)
+                try:
+                    contract = prepared.request.contract_code
+                    return sweep(
+                        lister, target, contract, prepared.side, options.max_orders, _asker(options), world
+                    )
+                finally:
+                    lister.close()
+            return run_cancel(
+                prepared.request,
+                target.credentials,
+                target.settings,
+                simulated=target.simulated,
+                world=world,
+                redactor=target.redactor,
+            )
+
+
+def _asker(options: Options) -> Callable[[Listing], bool]:
+    """--all's question, on the terminal (prepare made sure there is one, or --yes)."""
+
+    def ask(listing: Listing) -> bool:
+        if options.yes:
+            return True
+        print(listing.question(), end="", file=sys.stderr, flush=True)
+        answer = sys.stdin.readline()
+        if not answer:
+            print(file=sys.stderr)
+        return answer.strip().lower() in ("y", "yes")
+
+    return ask
+
+
+@contextmanager
+def _target(prepared: Prepared) -> Iterator[Target]:
+    """Where the run goes: the exchange, or (--simulate) a simulator started here for it."""
+    if not prepared.simulated:
+        yield Target(prepared.settings, prepared.credentials, prepared.redactor, False)
+        return
+    simulator = _load_simulator()
+    with simulator.Simulator(simulator.demo_book()) as sim:
+        _say(f"SIMULATED: cancelling against the built-in simulator at {sim.url}")
+        settings = prepared.settings._replace(url=sim.url)
+        yield Target(settings, prepared.credentials, prepared.redactor, True)
 
 
 def _load_simulator() -> Any:
@@ -420,22 +497,6 @@ def _load_simulator() -> Any:
     except ImportError:
         raise UsageError("the simulator needs the 'sim' extra: pip install 'htx-cancel[sim]'") from None
     return simulator
-
-
-def _run_simulated(prepared: Prepared, world: World) -> Report:
-    simulator = _load_simulator()
-    with simulator.Simulator(simulator.demo_book()) as sim:
-        settings = prepared.settings._replace(url=sim.url)
-        print(f"{PROG}: SIMULATED: cancelling against the built-in simulator at {sim.url}", file=sys.stderr)
-        report: Report = run_cancel(
-            prepared.request,
-            prepared.credentials,
-            settings,
-            simulated=True,
-            world=world,
-            redactor=prepared.redactor,
-        )
-    return report
 
 
 @sim_app.command(help="Serve the HTX-compatible simulator on loopback until interrupted.")

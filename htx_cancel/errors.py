@@ -36,16 +36,25 @@ class CredentialsError(HtxCancelError):
     exit_code = ExitCode.CREDENTIALS
 
 
+class ListingError(HtxCancelError):
+    """--all could not read the open orders before anything was cancelled (SPEC section 8.7)."""
+
+    exit_code = ExitCode.UNKNOWN
+
+
 def exit_code_for(report: Report) -> ExitCode:
     """Derive the exit code from the report alone, so the code and the printed rows cannot disagree.
 
     An accepted cancel whose final state could not be confirmed (`--confirm`) is as unknown as an
-    unanswered one: the order may have filled (SPEC section 5)."""
+    unanswered one: the order may have filled (SPEC section 5). With `--all`, an order still open
+    after the last round makes it at least 1, and a re-listing that failed makes it 4 (what is
+    open is not known)."""
     if report.interrupted:
         return ExitCode.INTERRUPTED
     states = {result.state for result in report.results}
-    if State.UNKNOWN in states or any(result.confirmed is False for result in report.results):
+    unconfirmed = any(result.confirmed is False for result in report.results)
+    if State.UNKNOWN in states or unconfirmed or report.recheck_failed:
         return ExitCode.UNKNOWN
-    if states <= DONE_STATES:
+    if states <= DONE_STATES and not report.still_open:
         return ExitCode.OK
     return ExitCode.NOT_DONE

@@ -9,18 +9,22 @@ go together lives here, testable without a subprocess.
 from __future__ import annotations
 
 import math
+import os
+import select
 from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple, TextIO
 
 from htx_cancel.config import CredentialOptions, Resolved, check_url_options, resolve
 from htx_cancel.errors import UsageError
-from htx_cancel.inputs import parse_inputs
+from htx_cancel.inputs import parse_contract_code, parse_inputs
 from htx_cancel.models import CancelRequest, Credentials, RunSettings
 from htx_cancel.proxies import ProxySettingError, proxy_for
 from htx_cancel.redaction import Redactor
 from htx_cancel.tls import CaBundleError, tls_context
 
 SIM_PLACEHOLDER_URL = "ws://127.0.0.1/linear-swap-trade"
+MAX_PEEK = 65536
+ALL_TAKES_NO_IDS = "--all cancels every open order of the contract"
 """The simulator's real URL is known once it listens; signing needs only its path until then."""
 
 
@@ -51,6 +55,9 @@ class Options(NamedTuple):
     profile: str | None = None
     simulate: bool = False
     confirm: bool = False
+    all_open: bool = False
+    side: str | None = None
+    yes: bool = False
 
 
 class Environment(NamedTuple):
@@ -72,6 +79,9 @@ class Prepared(NamedTuple):
     redactor: Redactor
     simulated: bool
     warnings: tuple[str, ...]
+    sweep: bool = False
+    """--all: the request holds no IDs yet; the open-orders listing will give them."""
+    side: str | None = None
 
 
 def check_combinations(options: Options) -> None:
@@ -86,6 +96,55 @@ def check_combinations(options: Options) -> None:
     if options.dry_run and options.log_file:
         raise UsageError("--dry-run sends nothing, so --log-file would stay empty; drop one of them")
     check_url_options(options.url, options.aws)
+    check_sweep(options)
+
+
+def check_sweep(options: Options) -> None:
+    """--all lists and cancels what is open, so it takes no IDs; --side and --yes only mean
+    something with it."""
+    if not options.all_open:
+        for flag, given in (("--side", options.side is not None), ("--yes", options.yes)):
+            if given:
+                raise UsageError(f"{flag} goes with --all (cancel every open order of the contract)")
+        return
+    ids_given = (
+        ("-o/--order-id", bool(options.order_ids)),
+        ("-c/--client-order-id", bool(options.client_order_ids)),
+        ("-f/--file", bool(options.files)),
+        ("--client-ids", options.client_ids),
+    )
+    for flag, given in ids_given:
+        if given:
+            raise UsageError(f"{ALL_TAKES_NO_IDS}; it cannot be combined with {flag}")
+
+
+def check_sweep_terminal(options: Options, world: Environment) -> None:
+    """On a terminal --all asks before it acts; a script must say what it means with --yes.
+    IDs piped in beside --all are refused rather than ignored."""
+    if not options.all_open:
+        return
+    if not world.stdin_is_tty and world.stdin is not None and has_input(world.stdin):
+        raise UsageError(
+            "--all cancels every open order of the contract; it cannot take IDs on standard input"
+        )
+    interactive = world.stdin_is_tty and world.stderr_is_tty
+    if not (interactive or options.yes or options.dry_run):
+        raise UsageError("--all without a terminal to ask on needs --yes: nothing was listed")
+
+
+def has_input(stdin: TextIO) -> bool:
+    """Whether standard input holds anything now, without waiting for a writer that may never
+    close it (cron's /dev/null is empty; a pipe still open with nothing in it counts as empty)."""
+    try:
+        fd = stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        return bool(stdin.read(MAX_PEEK).strip())
+    try:
+        if not select.select([fd], [], [], 0)[0]:
+            return False
+        return bool(os.read(fd, MAX_PEEK).strip())
+    except OSError:
+        return False
 
 
 def prepare(options: Options, world: Environment, demo: Credentials | None = None) -> Prepared:
@@ -93,16 +152,20 @@ def prepare(options: Options, world: Environment, demo: Credentials | None = Non
     credentials (a prompt comes last, only once the IDs are known to be good). `demo` is the
     simulator's key pair for `--simulate`, which needs no credentials of the user's."""
     check_combinations(options)
-    request = parse_inputs(
-        options.contract_code,
-        options.order_ids,
-        options.client_order_ids,
-        options.files,
-        client_ids=options.client_ids,
-        max_orders=options.max_orders,
-        stdin=world.stdin,
-        stdin_is_tty=world.stdin_is_tty,
-    )
+    check_sweep_terminal(options, world)
+    if options.all_open:
+        request = CancelRequest(parse_contract_code(options.contract_code), ())
+    else:
+        request = parse_inputs(
+            options.contract_code,
+            options.order_ids,
+            options.client_order_ids,
+            options.files,
+            client_ids=options.client_ids,
+            max_orders=options.max_orders,
+            stdin=world.stdin,
+            stdin_is_tty=world.stdin_is_tty,
+        )
     if demo is not None:
         resolved = Resolved(demo, SIM_PLACEHOLDER_URL)
     else:
@@ -128,4 +191,13 @@ def prepare(options: Options, world: Environment, demo: Credentials | None = Non
         raise UsageError(str(exc)) from None
     creds = resolved.credentials
     redactor = Redactor((creds.secret_key,), creds.access_key)
-    return Prepared(request, creds, settings, redactor, demo is not None, resolved.warnings)
+    return Prepared(
+        request,
+        creds,
+        settings,
+        redactor,
+        demo is not None,
+        resolved.warnings,
+        options.all_open,
+        options.side,
+    )
