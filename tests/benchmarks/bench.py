@@ -108,6 +108,8 @@ class Finished:
     stdout: str
     stderr: str
     max_rss_kb: int
+    cpu: float = 0.0
+    """User + system CPU seconds of that one child (wait4): its work, whatever the scheduler did."""
 
 
 def run_process(cmd: Sequence[str], env: dict[str, str], stdout: IO[bytes] | None = None) -> Finished:
@@ -134,7 +136,15 @@ def run_process(cmd: Sequence[str], env: dict[str, str], stdout: IO[bytes] | Non
             proc.stdout.close()
         err.seek(0)
         stderr = err.read().decode(errors="replace")
-    return Finished(t0, t1 - t0, proc.returncode, out.decode(errors="replace"), stderr, usage.ru_maxrss)
+    return Finished(
+        t0,
+        t1 - t0,
+        proc.returncode,
+        out.decode(errors="replace"),
+        stderr,
+        usage.ru_maxrss,
+        usage.ru_utime + usage.ru_stime,
+    )
 
 
 @dataclass(frozen=True)
@@ -290,6 +300,8 @@ class Measured:
     rate_limited: int
     tool_elapsed: float | None = None
     """htx-cancel's own `elapsed_ms`: what is left of the wall is start-up, imports and output."""
+    cpu: float | None = None
+    """The client's user + system CPU seconds."""
 
 
 Check = Callable[[Finished, RunRecords], float | None]

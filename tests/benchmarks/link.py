@@ -265,7 +265,12 @@ def measure_on(link: Link, client: str) -> Measured:
         ) from None
     first = min(row.t for row in records.cancels)
     return Measured(
-        wall=done.wall, ttw=first - done.t0, span=None, requests=len(records.cancels), rate_limited=0
+        wall=done.wall,
+        ttw=first - done.t0,
+        span=None,
+        requests=len(records.cancels),
+        rate_limited=0,
+        cpu=done.cpu,
     )
 
 
@@ -366,6 +371,7 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
             if values:
                 stat[f"{link}/{client}/wall"] = walls(values)
                 stat[f"{link}/{client}/ttw"] = ttws(values)
+                stat[f"{link}/{client}/cpu"] = Stat.of([m.cpu for m in values if m.cpu is not None])
 
     def show(key: str) -> str:
         return stat[key].show()
@@ -480,6 +486,7 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
             verdict(verdicts["loopback_time_to_wire"]),
         ),
         side_by_side("Enter to exit, plain ws:// loopback", "plain", "wall"),
+        side_by_side("CPU time (user + sys), TLS, 0 added latency", "near", "cpu"),
     ]
     if results.confirm:
         for link, title in (("near", "TLS, 0 added latency"), ("plain", "plain ws:// loopback")):
