@@ -1,7 +1,7 @@
 """How htx-cancel does where users feel it: over TLS, through a link with a round-trip time.
 
-    python tests/benchmarks/link.py [--runs N] [--rtt S] [--json PATH]
-    python tests/benchmarks/link.py --serve [--rtt S]     # the same setup, for profiling by hand
+    python tests/benchmarks/link.py [--runs N] [--rtt S] [--system-cas] [--json PATH]
+    python tests/benchmarks/link.py --serve [--rtt S] [--system-cas]   # the same setup, by hand
 
 The simulator (simserver.py, a process of its own) serves TLS with a certificate for "localhost"
 issued by a throw-away `trustme` CA; a latency proxy (latency_proxy.py, a process of its own)
@@ -36,6 +36,7 @@ import functools
 import json
 import os
 import platform
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -159,11 +160,24 @@ class Certs:
     key: Path
 
 
-def make_certs(directory: Path) -> Certs:
+def system_bundle() -> Path:
+    """The CA bundle OpenSSL loads when SSL_CERT_FILE is not set."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise BenchError("--system-cas: no system CA bundle file found")
+
+
+def make_certs(directory: Path, system_cas: bool = False) -> Certs:
+    """With `system_cas`, the trusted PEM is the system bundle plus the test CA: a store of the
+    size every real run loads (SSL_CERT_FILE replaces the system file for OpenSSL)."""
     ca = trustme.CA()
     server = ca.issue_cert("localhost")
     certs = Certs(directory / "ca.pem", directory / "chain.pem", directory / "key.pem")
-    ca.cert_pem.write_to_path(str(certs.ca))
+    if system_cas:
+        certs.ca.write_bytes(system_bundle().read_bytes().rstrip(b"\n") + b"\n")
+    ca.cert_pem.write_to_path(str(certs.ca), append=system_cas)
     server.private_key_pem.write_to_path(str(certs.key))
     for blob in server.cert_chain_pems:
         blob.write_to_path(str(certs.chain), append=True)
@@ -310,6 +324,7 @@ class LinkResults:
     runs: int
     rtt: float
     confirm: bool
+    system_cas: bool = False
     runs_by: dict[str, list[Measured]] = field(default_factory=dict)
     """Keyed "link/client", e.g. "far/htx"; warm-ups left out."""
     probe_far: list[float] = field(default_factory=list)
@@ -323,10 +338,10 @@ def record(bucket: list[Measured], link: Link, client: str) -> None:
     bucket.append(measure_on(link, client))
 
 
-def run_all(runs: int, rtt: float, confirm: bool) -> LinkResults:
-    results = LinkResults(runs, rtt, confirm)
+def run_all(runs: int, rtt: float, confirm: bool, system_cas: bool = False) -> LinkResults:
+    results = LinkResults(runs, rtt, confirm, system_cas)
     clients = [client for client in CLIENTS if confirm or client != "confirm"]
-    with tempfile.TemporaryDirectory() as tmp, links(rtt, make_certs(Path(tmp))) as all_links:
+    with tempfile.TemporaryDirectory() as tmp, links(rtt, make_certs(Path(tmp), system_cas)) as all_links:
         collected: dict[str, list[Measured]] = {}
         steps: list[Callable[[], None]] = []
         for link in all_links:
@@ -534,8 +549,15 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
         f"bare client, difference of medians: {ms(rtt)}; its sleeps overshoot a little), per client: "
         "what the link costs that client, start-up and CPU cancelled out. `--confirm`'s extra is counted "
         "the same way.",
-        "- Both clients trust the test CA through SSL_CERT_FILE (neither uses --ca-bundle), so each loads "
-        "that one PEM instead of the system store; the system store's cost is not in these figures.",
+        (
+            "- Both clients trust the test CA through SSL_CERT_FILE (neither uses --ca-bundle), here the "
+            "system CA bundle plus the test CA (--system-cas): each loads a store of the size a real run "
+            "loads."
+            if results.system_cas
+            else "- Both clients trust the test CA through SSL_CERT_FILE (neither uses --ca-bundle), so each "
+            "loads that one certificate instead of the system store (~145 here): the store's parsing cost "
+            "is not in these figures; `--system-cas` puts it in."
+        ),
         "- All (link, client) pairs run in one rotation, reversed every other run, after one unmeasured "
         "warm-up each; every run checked (exit code, report, cancel and 200 on the simulator, connections "
         "seen by the simulator and by the proxy).",
@@ -543,9 +565,9 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
     return rows, verdicts, notes
 
 
-def serve(rtt: float) -> int:
+def serve(rtt: float, system_cas: bool) -> int:
     """The TLS simulator behind both proxies until Enter: for profiling one client by hand."""
-    with tempfile.TemporaryDirectory() as tmp, links(rtt, make_certs(Path(tmp))) as all_links:
+    with tempfile.TemporaryDirectory() as tmp, links(rtt, make_certs(Path(tmp), system_cas)) as all_links:
         for link in all_links:
             print(f"# {link.title}")
             print(f"export HTX_WS_URL={link.url}" + (f" SSL_CERT_FILE={link.ca}" if link.ca else ""))
@@ -564,13 +586,18 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--rtt", type=float, default=DEFAULT_RTT, help="round trip of the slow link, seconds")
     parser.add_argument("--json", type=Path, help="also save the raw numbers here")
     parser.add_argument(
+        "--system-cas",
+        action="store_true",
+        help="SSL_CERT_FILE holds the system CA bundle plus the test CA: the store size real runs load",
+    )
+    parser.add_argument(
         "--serve", action="store_true", help="only start the simulators and proxies, print the URLs"
     )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.rtt <= 0:
         parser.error("--runs must be at least 1 and --rtt above 0")
     if args.serve:
-        return serve(args.rtt)
+        return serve(args.rtt, args.system_cas)
     started = time.monotonic()
     confirm = confirm_available()
     print(
@@ -581,14 +608,15 @@ def main(argv: Sequence[str]) -> int:
         flush=True,
     )
     try:
-        results = run_all(args.runs, args.rtt, confirm)
+        results = run_all(args.runs, args.rtt, confirm, args.system_cas)
     except BenchError as exc:
         print(f"link: FAILED: {exc}", file=sys.stderr)
         return 1
     rows, verdicts, notes = table(results)
     print(
         f"htx-cancel link benchmark: Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s\n"
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s; SSL_CERT_FILE: "
+        f"{'system CA bundle + test CA' if args.system_cas else 'test CA only'}\n"
     )
     print("\n".join(rows))
     print()
