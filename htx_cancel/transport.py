@@ -56,24 +56,33 @@ class _BoundedReader:
     read past our deadline or our byte budget: it would otherwise read a whole declared frame (or
     every fragment of a message) before returning, however large or slow.
 
-    `start(deadline)` arms it for one `recv`; bytes count from the start of a message until the
-    message is whole, across calls, so fragments interleaved with pings cannot reset the count."""
+    A message may start until the caller's deadline; once it has started it has `message_time`
+    from its first byte to finish, whatever the caller's wait: longer than a short wait (a frame
+    caught half-arrived is normal when answers stream in), and no longer than that (a peer
+    dripping a byte at a time is not to be waited for). Bytes count from the start of a message
+    until it is whole, across calls, so fragments interleaved with pings cannot reset the count."""
 
-    def __init__(self, ws: websocket.WebSocket) -> None:
+    def __init__(self, ws: websocket.WebSocket, message_time: float) -> None:
         self._ws = ws
         self._read: Callable[[int], bytes] = ws.frame_buffer.recv
+        self.message_time = message_time
         self.deadline = 0.0
+        self.started = 0.0
         self.used = 0
 
     def __call__(self, bufsize: int) -> bytes:
-        left = self.deadline - time.monotonic()
-        if left <= 0:
+        now = time.monotonic()
+        starting = not self.mid_message()
+        limit = self.deadline if starting else self.started + self.message_time
+        if now >= limit:
             raise websocket.WebSocketTimeoutException("deadline passed")
         if self.used >= MESSAGE_BUDGET:
             raise _FrameTooLarge
         if self._ws.sock is not None:
-            self._ws.sock.settimeout(left)
+            self._ws.sock.settimeout(limit - now)
         data = self._read(min(bufsize, MESSAGE_BUDGET - self.used))
+        if starting:
+            self.started = now
         self.used += len(data)
         return data
 
@@ -85,11 +94,11 @@ class _BoundedReader:
 
 
 class WebSocketConnection:
-    """A connected trade socket whose every read has an absolute deadline and a byte budget."""
+    """A connected socket whose every read has an absolute deadline and a byte budget."""
 
-    def __init__(self, ws: websocket.WebSocket) -> None:
+    def __init__(self, ws: websocket.WebSocket, message_time: float) -> None:
         self._ws = ws
-        self._reader = _BoundedReader(ws)
+        self._reader = _BoundedReader(ws, message_time)
         ws.frame_buffer.recv = self._reader
 
     def send(self, text: str) -> None:
@@ -115,7 +124,8 @@ class WebSocketConnection:
             if not isinstance(exc, (websocket.WebSocketTimeoutException, socket.timeout, TimeoutError)):
                 raise TransportError(f"connection lost ({_describe(exc)})") from None
             if self._reader.mid_message():
-                raise TransportError(f"a frame was still incomplete after {timeout:.3g} s") from None
+                took = self._reader.message_time
+                raise TransportError(f"a frame was still incomplete {took:g} s after it began") from None
             return None
         if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
             return None
@@ -142,6 +152,16 @@ class WebSocketConnection:
             self._ws.close(timeout=0.2)
         except (OSError, websocket.WebSocketException):
             self._ws.shutdown()  # type: ignore[no-untyped-call]
+
+
+def _status_words(status: int) -> str:
+    """`HTTP 404 Not Found`, not the library's dump of every response header."""
+    from http import HTTPStatus  # only on this failure path: the enum costs a millisecond to build
+
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"
 
 
 def _describe(exc: BaseException) -> str:
@@ -186,6 +206,9 @@ def connect(url: str, timeout: float, ca_bundle: str | None) -> Connection:
         )
     except ssl.SSLCertVerificationError as exc:
         raise TlsError(f"TLS handshake with {url} failed: {exc.verify_message or exc.reason}") from None
+    except websocket.WebSocketBadStatusException as exc:
+        status = _status_words(exc.status_code)
+        raise TransportError(f"{url} refused the WebSocket handshake: {status}") from None
     except (OSError, ValueError, websocket.WebSocketException) as exc:
         raise TransportError(f"cannot connect to {url}: {_describe(exc)}") from None
-    return WebSocketConnection(ws)
+    return WebSocketConnection(ws, timeout)
