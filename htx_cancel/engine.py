@@ -482,36 +482,45 @@ def _start_push(driver: _Driver, first: Plan) -> PushSocket:
 
 def _connect_and_pump(driver: _Driver, first: Plan, credentials: Credentials) -> None:
     """Connect, authenticate and pump until the ledger has no work, reconnecting (with back-off)
-    after a lost connection, up to `--retries` times in a row without an answer."""
+    after a lost connection, up to `--retries` times in a row without an answer.
+
+    A failure is said once: a connection that never comes up is one reason on the `unknown`
+    rows ("... (4 attempts)"), not a line per attempt; a working connection that is lost is one
+    note, and the rows it leaves without an answer say why."""
     world, settings, ledger = driver.world, driver.settings, driver.ledger
-    failures = 0
+    failures = attempts = 0
+    last_failure = "could not reach the exchange"
     while ledger.has_work():
         if failures > settings.retries:
-            ledger.give_up_all(driver.last_problem("could not reach the exchange"))
+            plural = "attempt" if attempts == 1 else "attempts"
+            ledger.give_up_all(f"{last_failure} ({attempts} connection {plural})")
             return
         if failures:
             world.sleep(world.backoff.delay(failures, False, world.rng))
         answered = ledger.requests_answered
         conn: Connection | None = None
+        established = False
         try:
+            attempts += 1
             conn = world.connect(settings.url, settings.timeout, settings.ca_bundle)
             fresh = failures == 0 and not driver.cancel_sent
             signed = first.auth if fresh else sign_auth(credentials, settings.url, world.wall_clock())
             driver.authenticate(conn, signed, first.auth_cid)
+            established = True
             driver.pump(conn)
         except TlsError as exc:
-            driver.note(str(exc))
             ledger.give_up_all(str(exc))
         except AuthRejected as exc:
             if not driver.cancel_sent:
                 raise CredentialsError(str(exc)) from None
-            driver.note(str(exc))
             ledger.give_up_all(str(exc))
         except (TransportError, ConnectionLost) as exc:
             # Only a connection that got answers counts as working: one that authenticates
             # and then drops every time must not reconnect forever.
             failures = 1 if ledger.requests_answered > answered else failures + 1
-            driver.note(f"{exc}; reconnecting" if failures <= settings.retries else str(exc))
+            last_failure = str(exc)
+            if established and failures <= settings.retries:
+                driver.note(f"{exc}; reconnecting to resend what is unanswered")
             ledger.lose_inflight(str(exc), world.clock())
         finally:
             if conn is not None:

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -262,6 +263,27 @@ def summary_line(report: Report) -> str:
         if unconfirmed:
             notes += f"; {unconfirmed} not confirmed"
     return f"{prefix}{counts or 'no orders'} in {report.elapsed_ms} ms{suffix}{notes}"
+
+
+def unknown_line(report: Report) -> str | None:
+    """The one stderr line an exit 4 owes its user, in every output mode (`-q` included): how many
+    orders are not known, and the commonest reason the rows give."""
+    unknown = [r for r in report.results if r.state is State.UNKNOWN]
+    unconfirmed = [r for r in report.results if r.confirmed is False]
+    parts = []
+    if unknown:
+        parts.append(f"{len(unknown)} of {len(report.results)} order(s) unknown: {_commonest(unknown)}")
+    if unconfirmed:
+        parts.append(f"{len(unconfirmed)} accepted cancel(s) not confirmed: {_commonest(unconfirmed)}")
+    if report.recheck_failed:
+        parts.append(f"{report.recheck_failed}; orders placed during the run may still be open")
+    return "; ".join(parts) + "; check before acting" if parts else None
+
+
+def _commonest(results: list[OrderResult]) -> str:
+    messages = Counter(r.message or "no answer" for r in results)
+    (message, _), *others = messages.most_common()
+    return message + (f" (and {len(others)} other reason(s))" if others else "")
 
 
 class Screen(NamedTuple):
@@ -528,6 +550,12 @@ def audit_line(event: FrameEvent | NoteEvent) -> str:
     else:
         stamp = datetime.now(timezone.utc)
         body = {"note": event.text}
+    return audit_record(body, stamp)
+
+
+def audit_record(body: dict[str, Any], stamp: datetime | None = None) -> str:
+    """Any --log-file line (frames, notes, the run's start and end), timestamped the same way."""
+    stamp = stamp or datetime.now(timezone.utc)
     text = json.dumps({"ts": stamp.isoformat(timespec="milliseconds"), **body}, ensure_ascii=False)
     if text.isprintable():
         return text
