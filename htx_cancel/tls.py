@@ -30,6 +30,12 @@ def tls_context(ca_bundle: str | None, env: Mapping[str, str] | None = None) -> 
 @functools.lru_cache(maxsize=4)
 def _tls_context(ca_bundle: str | None, cert_file: str | None) -> ssl.SSLContext:
     context = ssl.create_default_context()
+    if cert_file and cert_file == os.environ.get("SSL_CERT_FILE") and context.cert_store_stats()["x509_ca"]:
+        # OpenSSL has just read SSL_CERT_FILE from the environment (in place of the system
+        # bundle file; the hashed system directory still counts): parsing it again cost as much
+        # as the first time (~25 ms for a full bundle). A file it could not use is loaded below,
+        # so its error is still reported.
+        cert_file = None
     for extra in (cert_file, ca_bundle):
         if extra:
             try:
