@@ -2,10 +2,11 @@
 any output, log, error message, traceback or dry-run).
 
 Every CLI path runs once with one distinctive secret: each exit code (0, 1, 2, 3, 4, 130), -v,
---dry-run, --log-file, --json, --output csv/jsonl, and the error-message paths. For each run the
-scanner looks for the secret, every signature the simulator received, and every signature the
-client could have computed during the run (one per second of the run's wall-clock span, so a
-dry-run's signature is covered without it ever reaching a socket), in the raw, percent-encoded,
+--dry-run, --log-file, --json, --output csv/jsonl, --confirm (the order push socket's auth and
+the signed REST order queries) and the error-message paths. For each run the scanner looks for
+the secret, every signature the simulator received (REST query strings included), and every
+signature the client could have computed during the run (one per second of the run's wall-clock
+span, so a dry-run's signature is covered without it ever reaching a socket), in the raw, percent-encoded,
 JSON-escaped, base64 and hex forms, whole or as any 12-character piece, case-insensitively.
 
 The test checks itself so it cannot pass vacuously: the scanner must find planted leaks, each run
@@ -37,8 +38,8 @@ from conftest import SimFactory
 from htx_cancel.frames import auth_frame
 from htx_cancel.models import Credentials
 from htx_cancel.redaction import REDACTED, mask_access_key
-from htx_cancel.signing import timestamp_for
-from htx_cancel.simulator import Faults, Simulator
+from htx_cancel.signing import sign, timestamp_for
+from htx_cancel.simulator import NOTIFY_PATH, Faults, Simulator
 
 FRAGMENT = 12
 """A leaked piece this long is a leak: 12 base64 characters are 72 random bits."""
@@ -76,16 +77,32 @@ def find_leaks(text: str, table: dict[str, str]) -> list[str]:
 
 
 def signatures_for_span(url: str, first: float, last: float) -> set[str]:
-    """What the client would sign with SECRET at any whole second from `first` to `last`."""
+    """What the client would sign with SECRET at any whole second from `first` to `last`, for
+    the trade socket and for the order push socket beside it (`--confirm`)."""
     parts = urlsplit(url)
-    host, path = (parts.hostname or "").lower(), parts.path or "/"
+    host = (parts.hostname or "").lower()
     creds = Credentials(ACCESS_KEY, SECRET)
     return {
         auth_frame(
             creds, host, path, timestamp_for(datetime.fromtimestamp(second, timezone.utc)), "x"
         ).signature
         for second in range(int(first) - 1, int(last) + 2)
+        for path in (parts.path or "/", NOTIFY_PATH)
     }
+
+
+def rest_signatures(sim: Simulator) -> set[str]:
+    """The signatures of the REST calls (`--confirm`'s order query) as the simulator decoded
+    them from the query string; each checked to be what SECRET signs for exactly those
+    parameters, so the scanner looks for the real thing."""
+    found = set()
+    for record in sim.rest_requests:
+        signature = record.params["Signature"]
+        signed = {name: value for name, value in record.params.items() if name != "Signature"}
+        host = (urlsplit(sim.url).hostname or "").lower()
+        assert signature == sign(SECRET, host, record.path, signed), "not SECRET's signature"
+        found.add(signature)
+    return found
 
 
 def test_the_scanner_finds_planted_leaks() -> None:
@@ -121,6 +138,8 @@ class Case:
     err_has: list[str] = field(default_factory=list)
     log_has: list[str] = field(default_factory=list)
     interrupt: bool = False
+    queries: bool = False
+    """True: signed REST order queries must have reached the simulator (`--confirm`)."""
 
 
 def write(path: Path, text: str, mode: int = 0o600) -> Path:
@@ -289,6 +308,37 @@ def _refused(make: SimFactory, tmp: Path) -> Case:
     return Case(args, 4, sim, base_env(sim.url), False, out_has=["unknown"])
 
 
+def _confirm_verbose_log(make: SimFactory, tmp: Path) -> Case:
+    """--confirm with pushes dropped: the notification auth and the signed order queries."""
+    sim = good(make, no_pushes=True)
+    log = tmp / "audit.jsonl"
+    args = ["BTC-USDT", "-o", "101,111", "--confirm", "--timeout", "0.3", "-v", "--log-file", str(log)]
+    err = ["notify >>", "rest >>", "Signature=<redacted>"]
+    log_has = ['"channel": "notify"', '"channel": "rest"', "Signature=<redacted>"]
+    return Case(args, 0, sim, base_env(sim.url), True, log=log, err_has=err, log_has=log_has, queries=True)
+
+
+def _confirm_query_failed(make: SimFactory, tmp: Path) -> Case:
+    sim = good(make, no_pushes=True, query_http_status=500)
+    args = ["BTC-USDT", "-o", "101", "--confirm", "--timeout", "0.3", "--json", "-v"]
+    out = ['"confirmed": false']
+    return Case(args, 4, sim, base_env(sim.url), True, out_has=out, err_has=["rest >>"], queries=True)
+
+
+def _confirm_dry_run(make: SimFactory, tmp: Path) -> Case:
+    sim = good(make)
+    args = ["BTC-USDT", "-o", "101", "--confirm", "--dry-run", "-v"]
+    return Case(args, 0, sim, base_env(sim.url), False, out_has=[REDACTED, '"op":"sub"'])
+
+
+def _confirm_interrupted(make: SimFactory, tmp: Path) -> Case:
+    # silent: interrupted while waiting for the cancel's answer, with both sockets open.
+    sim = good(make, silent=True)
+    log = tmp / "audit.jsonl"
+    args = ["BTC-USDT", "-o", "101", "--confirm", "--timeout", "30", "--json", "-v", "--log-file", str(log)]
+    return Case(args, 130, sim, base_env(sim.url), True, log=log, log_has=[REDACTED], interrupt=True)
+
+
 def _dry_run(make: SimFactory, tmp: Path) -> Case:
     sim = good(make)
     args = ["BTC-USDT", "-o", "101,102", "-c", "7", "--dry-run", "-v"]
@@ -325,6 +375,10 @@ CASES: dict[str, Builder] = {
     "exit4-silent": _silent,
     "exit4-refused": _refused,
     "exit130-sigint": _interrupted,
+    "exit0-confirm-verbose-log": _confirm_verbose_log,
+    "exit0-confirm-dry-run": _confirm_dry_run,
+    "exit4-confirm-query-failed": _confirm_query_failed,
+    "exit130-confirm-sigint": _confirm_interrupted,
 }
 
 
@@ -389,8 +443,9 @@ def test_no_path_shows_the_secret_or_a_signature(sim_factory: SimFactory, tmp_pa
 
     # What to look for: the secret, what reached the wire, and what could have been signed.
     wire = set(signatures_seen(case.sim))
+    rest = rest_signatures(case.sim)
     computed = signatures_for_span(case.sim.url, result.started, result.ended)
-    table = needles(SECRET, wire | computed)
+    table = needles(SECRET, wire | rest | computed)
     for where, text in texts.items():
         assert find_leaks(text, table) == [], f"{name}: leaked to {where}"
         assert ACCESS_KEY not in text, f"{name}: unmasked access key in {where}"
@@ -398,8 +453,11 @@ def test_no_path_shows_the_secret_or_a_signature(sim_factory: SimFactory, tmp_pa
     # ... and that none of this passed for want of something to find.
     if case.connects:
         assert wire, f"{name}: no signature reached the simulator, the run proves nothing"
+        if case.queries:
+            assert rest, f"{name}: no order query reached the simulator, the run proves nothing"
     else:
         assert case.sim.connections == 0 and not wire
+        assert case.sim.notify_connections == 0 and not rest
     assert wire <= computed, "the signatures computed here are not the ones the client sends"
     if "--dry-run" in case.args:
         auth = json.loads(result.out.splitlines()[0])
@@ -407,6 +465,11 @@ def test_no_path_shows_the_secret_or_a_signature(sim_factory: SimFactory, tmp_pa
         path = urlsplit(case.sim.url).path
         real = auth_frame(Credentials(ACCESS_KEY, SECRET), "127.0.0.1", path, auth["Timestamp"], "x")
         assert real.signature in computed
+        if "--confirm" in case.args:
+            pushed = auth_frame(
+                Credentials(ACCESS_KEY, SECRET), "127.0.0.1", NOTIFY_PATH, auth["Timestamp"], "x"
+            )
+            assert pushed.signature in computed
     assert result.out or result.err or result.log, f"{name}: produced no output at all"
     for where, wanted in (("stdout", case.out_has), ("stderr", case.err_has), ("log file", case.log_has)):
         for text in wanted:
