@@ -17,6 +17,8 @@ from htx_cancel.models import IdKind, OrderRef, OrderResult, State
 FINAL_STATES: Final = frozenset({"canceled", "partially_canceled", "filled"})
 ACCEPTED_CODES: Final = frozenset({200, 1062})
 FILLED_MESSAGE: Final = "the order filled before the cancel took effect"
+UNCONFIRMED: Final = "final state not confirmed: "
+"""Appended (in parentheses, with the reason) to the message of an accepted, unconfirmed cancel."""
 
 Key = tuple[IdKind, str]
 
@@ -93,10 +95,6 @@ class Confirmations:
     def waiting(self) -> bool:
         return self.next_lookup_at() is not None
 
-    def no_pushes(self) -> None:
-        """Without a push socket there is nothing to wait for: query each order at once."""
-        self._wait = 0.0
-
     def give_up(self, reason: str) -> None:
         """Stop waiting (Ctrl-C, or no way to ask): what has no final state says why."""
         for key, (_, result) in self._accepted.items():
@@ -116,7 +114,7 @@ class Confirmations:
         update = self._final(key, result)
         if update is None:
             reason = self._reasons.get(key, "no final push or order query answer")
-            message = f"{result.message or ''} (final state not confirmed: {reason})".lstrip()
+            message = f"{result.message or ''} ({UNCONFIRMED}{reason})".lstrip()
             return result._replace(confirmed=False, message=message)
         confirmed = result._replace(
             confirmed=True,

@@ -34,7 +34,7 @@ from htx_cancel.models import (
     RunSettings,
 )
 from htx_cancel.notify import PushSocket
-from htx_cancel.pacing import Backoff, Pacer
+from htx_cancel.pacing import MARGIN, WINDOW, Backoff, Pacer
 from htx_cancel.plan import Plan, plan, sign_auth
 from htx_cancel.redaction import Redactor
 from htx_cancel.transport import Connection, TlsError, TransportError
@@ -50,6 +50,7 @@ audit log or the report without limit."""
 READ_FLOOR: Final = 0.2
 """Least time a read on a socket that select() found readable may take to finish its frame."""
 AUTH: Final = "authentication"
+PACE_NOTE_AFTER: Final = 10.0
 QUERY_RATE: Final = 60
 """Order queries per 3 s window: HTX allows 72 reads per account; stay at 60 like the cancels."""
 
@@ -242,7 +243,6 @@ class _Driver:
         self.push_conn = push.take()
         if self.push_conn is None:
             self.note(f"no order pushes ({push.failure}); confirming by order query")
-            confirmations.no_pushes()
 
     def lose_push(self, reason: str | None) -> None:
         if reason is not None:
@@ -250,8 +250,6 @@ class _Driver:
         if self.push is not None:
             self.push.close()
         self.push_conn = None
-        if self.confirmations is not None:
-            self.confirmations.no_pushes()
 
     def on_push(self, event: frames.Event | None) -> None:
         if isinstance(event, frames.Push) and event.topic in (None, "orders") and self.confirmations:
@@ -434,6 +432,8 @@ def run_cancel(
     driver = _Driver(request, settings, world, redactor, ledger, len(first.cancels) + 1)
     for cancel in first.cancels:
         ledger.schedule(cancel.batch, driver.started, cancel)
+    if (note := pace_note(len(first.cancels), settings.max_rate)) is not None:
+        world.on_event(NoteEvent(note))
     if first.notify is not None:
         driver.confirmations = Confirmations(request.orders, settings.timeout)
         driver.push = _start_push(driver, first)
@@ -464,6 +464,18 @@ def run_cancel(
         problems=tuple(driver.problems),
         confirm=settings.confirm,
     )
+
+
+def pace_note(requests: int, max_rate: int) -> str | None:
+    """Said before a run the pace will stretch past PACE_NOTE_AFTER seconds: 100,000 requests at
+    60 per 3 s take an hour and a half, which nobody watching should have to guess."""
+    seconds = ((requests - 1) // max_rate) * (WINDOW + MARGIN)
+    if seconds < PACE_NOTE_AFTER:
+        return None
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    took = f"{hours} h {minutes} min" if hours else f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    return f"{requests} requests at {max_rate} per 3 s (--max-rate): the pace alone takes about {took}"
 
 
 def _start_push(driver: _Driver, first: Plan) -> PushSocket:

@@ -72,7 +72,7 @@ class PushSocket:
 
     def wake_fd(self) -> int | None:
         """A descriptor that becomes readable when the opening thread is done; None once taken."""
-        return None if self._taken else self._wake_read.fileno()
+        return None if self._taken or self._closed else self._wake_read.fileno()
 
     def take(self) -> Connection | None:
         """After `done`: the subscribed connection for the engine's loop, or None (and it is closed)."""

@@ -24,20 +24,21 @@ ENDING_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
 
 
 class Signals:
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does (a KeyboardInterrupt at the next
-    bytecode, which the engine turns into a report of what is known), remembering which signal
-    it was; while the report is written, every one of them is only remembered, so a second
-    Ctrl-C cannot cut the report short."""
+    """Ctrl-C, SIGTERM and SIGHUP stop a run the same way: the first one raises KeyboardInterrupt
+    at the next bytecode, which the engine turns into a report of what is known, and is
+    remembered for the exit code (128+N). Any later one is only remembered: the report being
+    put together and written must not be cut short by a second Ctrl-C. While a finished run's
+    report is written (`held`), even the first one is only remembered."""
 
     def __init__(self) -> None:
         self.received: int | None = None
 
     def install(self) -> None:
-        for number in ENDING_SIGNALS:
+        for number in (signal.SIGINT, *ENDING_SIGNALS):
             signal.signal(number, self._interrupt)
 
     def exit_code(self, default: int) -> int:
-        """128 + the signal that ended the run; `default` (130) for Ctrl-C seen as KeyboardInterrupt."""
+        """128 + the signal that ended the run, or `default` when none was seen."""
         return 128 + self.received if self.received is not None else default
 
     @contextmanager
@@ -50,11 +51,13 @@ class Signals:
                 signal.signal(number, handler)
 
     def _interrupt(self, number: int, frame: FrameType | None) -> None:
+        if self.received is not None:
+            return
         self.received = number
         raise KeyboardInterrupt
 
     def _remember(self, number: int, frame: FrameType | None) -> None:
-        if self.received is None and number != signal.SIGINT:
+        if self.received is None:
             self.received = number
 
 

@@ -25,6 +25,7 @@ from functools import lru_cache
 from itertools import islice
 from typing import IO, Any, Final, NamedTuple
 
+from htx_cancel.confirm import UNCONFIRMED
 from htx_cancel.models import (
     FrameEvent,
     NoteEvent,
@@ -274,10 +275,19 @@ def unknown_line(report: Report) -> str | None:
     if unknown:
         parts.append(f"{len(unknown)} of {len(report.results)} order(s) unknown: {_commonest(unknown)}")
     if unconfirmed:
-        parts.append(f"{len(unconfirmed)} accepted cancel(s) not confirmed: {_commonest(unconfirmed)}")
+        reasons = [
+            r._replace(message=(r.message or "").partition(UNCONFIRMED)[2].rstrip(")")) for r in unconfirmed
+        ]
+        parts.append(f"{len(unconfirmed)} accepted cancel(s) not confirmed: {_commonest(reasons)}")
     if report.recheck_failed:
         parts.append(f"{report.recheck_failed}; orders placed during the run may still be open")
     return "; ".join(parts) + "; check before acting" if parts else None
+
+
+def _unconfirmed_reason(message: str | None) -> str:
+    """`Success (final state not confirmed: WHY)` -> `WHY`."""
+    reason = (message or "").partition(UNCONFIRMED)[2]
+    return reason[:-1] if reason.endswith(")") else reason
 
 
 def _commonest(results: list[OrderResult]) -> str:

@@ -299,13 +299,6 @@ def test_refused_subscription_still_cancels_and_confirms_by_query(sim_factory: S
     says_why(result, "2010", "order query")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="confirm.Confirmations.no_pushes() sets the wait to 0, so without a push socket a 1062 "
-    "(or any accepted) order is queried the instant its answer is read, before the cancel took "
-    "effect: the query says 'new', the row is 'not confirmed' and the run exits 4. SPEC 7.3 "
-    "queries an order only when no final push came within --timeout after its answer.",
-)
 def test_refused_subscription_confirms_a_cancel_in_progress(sim_factory: SimFactory) -> None:
     # 113's cancel in progress takes effect 0.3 s after the cancel, within --timeout (0.5 s).
     sim = sim_factory(credentials=CREDENTIALS, faults=Faults(sub_error=2010, push_delay=0.3))
@@ -325,13 +318,6 @@ def test_refused_notification_auth_still_cancels_and_confirms_by_query(sim_facto
     says_why(result, "2001", "order query")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine._Driver.take_push (not-done branch) calls lose_push -> PushSocket.close(), which "
-    "closes the wake socketpair but leaves _taken False, so PushSocket.wake_fd() returns -1; the "
-    "next _Driver.wait() passes it to select.select -> ValueError 'file descriptor cannot be a "
-    "negative integer (-1)' (engine.py, wait): traceback, exit 1, the cancel's answer never read.",
-)
 def test_unacknowledged_subscription_cancels_by_the_timeout_and_confirms_by_query(
     sim_factory: SimFactory,
 ) -> None:

@@ -322,3 +322,4 @@ def test_unbounded_reads_with_no_retry_end_unknown_at_the_deadline(sim_factory: 
     assert time.monotonic() - started < 0.5 + 1.5
     assert result.code == 4
     assert result.states() == {"101": "unknown"}
+

@@ -443,7 +443,7 @@ class Exchange:
             id_key: ident(order_id),
             client_key: ident(client_id),
             "code": self._code(code),
-            "message": message_for(code),
+            "message": message_for(code) if faults.message_text is None else faults.message_text,
         }
 
     def _code(self, code: int) -> object:

@@ -86,6 +86,9 @@ class Faults:
     recv, or a trickle keeps it waiting for ever."""
     fragment_interval: float = 0.02
     """Seconds between the continuation frames of "endless_fragments"."""
+    message_text: str | None = None
+    """Every per-order message replaced by this text: exchange text is not to be trusted on a
+    terminal (escapes, carriage returns, bidi overrides, a line that looks like another row)."""
     request_errors: list[int] = field(default_factory=list)
     """One per authenticated cancel request: answer the whole request with this code, apply nothing."""
 
