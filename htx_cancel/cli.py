@@ -4,6 +4,7 @@ import enum
 import getpass
 import os
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timezone
@@ -369,7 +370,7 @@ def cancel(
         with SIGNALS.held():
             if not quiet:
                 STREAMS.write_report(lambda out: _render(report, fmt, out), _say)
-            if code == ExitCode.UNKNOWN and (line := render.unknown_line(report)):
+            for line in render.outcome_lines(report):
                 _say(line)
             if log is not None:
                 log.record(event="end", exit_code=int(code), interrupted=report.interrupted)
@@ -407,7 +408,7 @@ def _print_plan(prepared: Prepared, quiet: bool) -> None:
                 lister.close()
         request = request_for(request.contract_code, listed)
         _say(f"{len(listed)} open order(s) listed on {request.contract_code}; a dry run cancels nothing")
-    if quiet:
+    if quiet or not request.orders:
         return
     frames_plan = plan(request, prepared.credentials, prepared.settings, datetime.now(timezone.utc))
     sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(frames_plan, prepared.redactor))
@@ -419,7 +420,7 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
     quiet = options.quiet
     progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
     with _sinks(options.verbose, log, progress, quiet) as (on_event, wants_frames):
-        world = World(on_event=on_event, wants_frames=wants_frames)
+        world = World(on_event=on_event, wants_frames=wants_frames, epoch=time.monotonic())
         with _target(prepared) as target:
             if log is not None:
                 log.record(
@@ -455,9 +456,12 @@ def _asker(options: Options) -> Callable[[Listing], bool]:
         if options.yes:
             return True
         print(listing.question(), end="", file=sys.stderr, flush=True)
-        answer = sys.stdin.readline()
-        if not answer:
-            print(file=sys.stderr)
+        answer = ""
+        try:
+            answer = sys.stdin.readline()
+        finally:
+            if not answer:
+                print(file=sys.stderr)  # after ^C or ^D, the next line starts on a line of its own
         return answer.strip().lower() in ("y", "yes")
 
     return ask

@@ -76,6 +76,8 @@ class World(NamedTuple):
     on_event: Callable[[Event], None] = _no_event
     wants_frames: bool = False
     env: Mapping[str, str] = os.environ
+    epoch: float | None = None
+    """Where -v's timings count from: a run's own start unless it is one round of --all's."""
 
 
 class AuthRejected(Exception):
@@ -106,6 +108,7 @@ class _Driver:
         self.redactor = redactor
         self.ledger = ledger
         self.started = world.clock()
+        self.epoch = world.epoch if world.epoch is not None else self.started
         self.pacer = Pacer(settings.max_rate)
         self.problems: list[str] = []
         self.suppressed = 0
@@ -122,7 +125,8 @@ class _Driver:
     def emit_frame(self, direction: str, text: str, channel: str = "trade") -> None:
         if self.world.wants_frames:
             with self.lock:
-                event = FrameEvent(direction, self.redactor(text), time.time(), self.elapsed(), channel)
+                since = self.world.clock() - self.epoch
+                event = FrameEvent(direction, self.redactor(text), time.time(), since, channel)
                 self.world.on_event(event)
 
     def note(self, text: str) -> None:
@@ -205,15 +209,7 @@ class _Driver:
 
     def auth_refusal(self, answer: frames.Answer) -> str:
         text = f"authentication rejected by the exchange: {answer.code} {answer.message}".rstrip()
-        if answer.ts is not None:
-            skew = self.world.wall_clock().timestamp() - answer.ts / 1000
-            if abs(skew) > CLOCK_SKEW_LIMIT:
-                side = "ahead of" if skew > 0 else "behind"
-                text += (
-                    f"; this machine's clock is {abs(skew):.0f} s {side} the exchange's"
-                    " (signatures are valid for 5 minutes): sync it, e.g. with NTP"
-                )
-        return text
+        return text + skew_note(answer.ts, self.world.wall_clock())
 
     # --- the push socket ---------------------------------------------------------------
 
@@ -463,6 +459,21 @@ def run_cancel(
         interrupted=interrupted,
         problems=tuple(driver.problems),
         confirm=settings.confirm,
+    )
+
+
+def skew_note(server_ms: int | None, now: datetime) -> str:
+    """What to add to a refusal when the exchange's clock (its answer's `ts`) says ours is off by
+    more than a minute: signatures are valid for 5 minutes, so that is the likely cause."""
+    if server_ms is None:
+        return ""
+    skew = now.timestamp() - server_ms / 1000
+    if abs(skew) <= CLOCK_SKEW_LIMIT:
+        return ""
+    side = "ahead of" if skew > 0 else "behind"
+    return (
+        f"; this machine's clock is {abs(skew):.0f} s {side} the exchange's"
+        " (signatures are valid for 5 minutes): sync it, e.g. with NTP"
     )
 
 

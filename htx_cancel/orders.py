@@ -3,6 +3,7 @@ open orders page by page. The meaning of the answers lives here; the signed HTTP
 
 from __future__ import annotations
 
+import json
 from typing import Final, NamedTuple, Protocol
 
 from htx_cancel.frames import OrderUpdate, as_code, as_id, order_updates
@@ -18,7 +19,13 @@ class Getter(Protocol):
 
 
 class OrderReadError(Exception):
-    """The exchange answered a read with an error code (the HTTP exchange itself went fine)."""
+    """The exchange answered a read with an error code (the HTTP exchange itself went fine), or
+    with something that cannot be read exactly."""
+
+    def __init__(self, message: str, code: int | None = None, ts: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.ts = ts
 
 
 def _checked(answer: dict[str, object], what: str) -> object:
@@ -27,7 +34,7 @@ def _checked(answer: dict[str, object], what: str) -> object:
     if code != 200:
         message = answer.get("message") or answer.get("err_msg") or answer.get("err-msg") or ""
         said = code if code is not None else "without a code"
-        raise OrderReadError(f"{what} answered {said} {message}".rstrip())
+        raise OrderReadError(f"{what} answered {said} {message}".rstrip(), code, as_code(answer.get("ts")))
     return answer.get("data")
 
 
@@ -84,7 +91,7 @@ def list_open(client: Getter, contract_code: str, side: str | None = None) -> li
         for entry in data:
             order = _listed_entry(entry)
             if order is None:
-                shown = repr(entry)[:80]
+                shown = json.dumps(entry, default=str)[:80]
                 raise OrderReadError(f"the open-orders listing holds an entry that is not an order: {shown}")
             cursor, update = order
             last = cursor

@@ -266,22 +266,29 @@ def summary_line(report: Report) -> str:
     return f"{prefix}{counts or 'no orders'} in {report.elapsed_ms} ms{suffix}{notes}"
 
 
-def unknown_line(report: Report) -> str | None:
-    """The one stderr line an exit 4 owes its user, in every output mode (`-q` included): how many
-    orders are not known, and the commonest reason the rows give."""
+def outcome_lines(report: Report) -> list[str]:
+    """The stderr lines a run's outcome owes its user in every output mode (`-q` included), each
+    said once: how many orders are not known and the commonest reason the rows give (exit 4),
+    and with --all what is still open or could not be checked."""
+    lines = []
     unknown = [r for r in report.results if r.state is State.UNKNOWN]
     unconfirmed = [r for r in report.results if r.confirmed is False]
     parts = []
-    if unknown:
+    if unknown and not report.interrupted:
         parts.append(f"{len(unknown)} of {len(report.results)} order(s) unknown: {_commonest(unknown)}")
-    if unconfirmed:
-        reasons = [
-            r._replace(message=(r.message or "").partition(UNCONFIRMED)[2].rstrip(")")) for r in unconfirmed
-        ]
+    if unconfirmed and not report.interrupted:
+        reasons = [r._replace(message=_unconfirmed_reason(r.message)) for r in unconfirmed]
         parts.append(f"{len(unconfirmed)} accepted cancel(s) not confirmed: {_commonest(reasons)}")
     if report.recheck_failed:
         parts.append(f"{report.recheck_failed}; orders placed during the run may still be open")
-    return "; ".join(parts) + "; check before acting" if parts else None
+    if parts:
+        lines.append("; ".join(parts) + "; check before acting")
+    if report.still_open:
+        shown = ", ".join(report.still_open[:20])
+        more = len(report.still_open) - 20
+        shown += f" and {more} more" if more > 0 else ""
+        lines.append(f"still open on {report.contract_code} after the last round: {shown}")
+    return lines
 
 
 def _unconfirmed_reason(message: str | None) -> str:

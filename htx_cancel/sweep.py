@@ -7,13 +7,15 @@ The question is the caller's (`ask`): the CLI puts it on the terminal, scripts a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 
-from htx_cancel.engine import World, run_cancel
-from htx_cancel.errors import ListingError, UsageError
+from htx_cancel.engine import World, run_cancel, skew_note
+from htx_cancel.errors import CredentialsError, ListingError, UsageError
 from htx_cancel.models import (
+    DONE_STATES,
     CancelRequest,
     Credentials,
     FrameEvent,
@@ -25,6 +27,15 @@ from htx_cancel.models import (
 )
 from htx_cancel.orders import Listed, OrderReadError, list_open
 from htx_cancel.redaction import Redactor
+
+if TYPE_CHECKING:
+    from htx_cancel.rest import RestClient
+
+REFUSED_KEYS: Final = frozenset(
+    {2001, 2002, 2003, 12001, 12002, 12003, 12004, 12005, 12006, 12007, 12008, 12009}
+)
+"""HTX's answers to a request whose key, signature, time or source address it will not accept:
+the credentials are refused (exit 3), as a refused auth on the socket is."""
 
 
 class Listing(NamedTuple):
@@ -50,23 +61,21 @@ class Target(NamedTuple):
 
 
 class Lister:
-    """The open-orders listing over one REST client, its requests shown in -v and the audit log
-    like the socket's frames (redacted, the signature learned first)."""
+    """The open-orders listing over one REST client; requests and answers are shown in -v and the
+    audit log like the socket's frames (redacted, the signature learned first)."""
 
     def __init__(self, target: Target, world: World) -> None:
         from htx_cancel.rest import RestClient, SignedRequest
 
-        self._target = target
         self._world = world
+        self._redactor = target.redactor
 
         def on_request(request: SignedRequest) -> None:
             target.redactor.add_secret(request.signature)
-            if world.wants_frames:
-                text = target.redactor(request.text)
-                world.on_event(FrameEvent("sent", text, time.time(), 0.0, "rest"))
+            self._emit("sent", request.text)
 
         settings = target.settings
-        self._client = RestClient(
+        self._client: RestClient = RestClient(
             settings.url,
             target.credentials,
             settings.timeout,
@@ -77,17 +86,38 @@ class Lister:
             on_request=on_request,
         )
 
+    def get(self, path: str, params: dict[str, str]) -> dict[str, object]:
+        """The REST client's `get`, with the answer put in the trail (what was listed is part of
+        what a cron run must be able to show afterwards)."""
+        answer = self._client.get(path, params)
+        self._emit("received", json.dumps(answer, default=str, ensure_ascii=False))
+        return answer
+
     def list(self, contract_code: str, side: str | None) -> list[Listed]:
-        """Every open order (of `side`), or ListingError with one line saying why not."""
+        """Every open order (of `side`), or one line saying why not: CredentialsError when the
+        keys or the clock are refused, ListingError for anything else."""
         from htx_cancel.rest import RestError
 
         try:
-            return list_open(self._client, contract_code, side)
-        except (RestError, OrderReadError) as exc:
+            return list_open(self, contract_code, side)
+        except OrderReadError as exc:
+            if exc.code in REFUSED_KEYS:
+                note = skew_note(exc.ts, self._world.wall_clock())
+                raise CredentialsError(
+                    f"listing the open orders of {contract_code} was refused: {exc}{note}"
+                ) from None
+            raise ListingError(f"cannot list the open orders of {contract_code}: {exc}") from None
+        except RestError as exc:
             raise ListingError(f"cannot list the open orders of {contract_code}: {exc}") from None
 
     def close(self) -> None:
         self._client.close()
+
+    def _emit(self, direction: str, text: str) -> None:
+        world = self._world
+        if world.wants_frames:
+            since = world.clock() - (world.epoch if world.epoch is not None else world.clock())
+            world.on_event(FrameEvent(direction, self._redactor(text), time.time(), since, "rest"))
 
 
 def request_for(contract_code: str, orders: list[Listed]) -> CancelRequest:
@@ -105,42 +135,52 @@ def sweep(
     world: World,
 ) -> Report:
     """List, ask, cancel; list again and give orders placed meanwhile one more round; report what
-    is still open after that. A listing that fails before any cancel raises ListingError."""
+    is still open after that. A listing that fails before any cancel raises ListingError (or
+    CredentialsError); Ctrl-C before any cancel gives an empty, interrupted report."""
     started = world.clock()
-    listed = lister.list(contract_code, side)
-    if not listed:
-        world.on_event(NoteEvent(f"no open orders on {contract_code}{_side_words(side)}: nothing to cancel"))
-        return _report([], target, contract_code, started, world)
-    if max_orders is not None and len(listed) > max_orders:
-        raise UsageError(
-            f"{len(listed)} open orders listed, more than --max-orders {max_orders}; nothing sent"
-        )
-    if not ask(Listing(contract_code, listed)):
-        raise UsageError("not confirmed: nothing was cancelled")
-    rounds = [_cancel(listed, target, contract_code, world)]
-    if rounds[0].interrupted:
-        return _report(rounds, target, contract_code, started, world)
-    seen = {o.order_id for o in listed}
+    if world.epoch is None:
+        world = world._replace(epoch=started)
+    rounds: list[Report] = []
     try:
-        again = lister.list(contract_code, side)
-        fresh = [o for o in again if o.order_id not in seen]
-        if fresh:
+        listed = lister.list(contract_code, side)
+        if not listed:
             world.on_event(
-                NoteEvent(f"{len(fresh)} more open order(s) appeared during the run: one more round")
+                NoteEvent(f"no open orders on {contract_code}{_side_words(side)}: nothing to cancel")
             )
+            return _report(rounds, target, contract_code, started, world)
+        if max_orders is not None and len(listed) > max_orders:
+            raise UsageError(
+                f"{len(listed)} open orders listed, more than --max-orders {max_orders}; nothing sent"
+            )
+        if not ask(Listing(contract_code, listed)):
+            raise UsageError("not confirmed: nothing was cancelled")
+        rounds.append(_cancel(listed, target, contract_code, world))
+        if rounds[-1].interrupted:
+            return _report(rounds, target, contract_code, started, world)
+        again = lister.list(contract_code, side)
+        fresh = [o for o in again if o.order_id not in {o.order_id for o in listed}]
+        if fresh:
+            appeared = f"{len(fresh)} more open order(s) appeared during the run: one more round"
+            world.on_event(NoteEvent(appeared))
             rounds.append(_cancel(fresh, target, contract_code, world))
-            if not rounds[-1].interrupted:
-                again = lister.list(contract_code, side)
-        still_open = tuple(o.order_id for o in again)
+            if rounds[-1].interrupted:
+                return _report(rounds, target, contract_code, started, world)
+            again = lister.list(contract_code, side)
+    except KeyboardInterrupt:
+        return _report(rounds, target, contract_code, started, world, interrupted=True)
     except ListingError as exc:
-        world.on_event(NoteEvent(f"{exc}; orders placed during the run may still be open"))
+        if not rounds:
+            raise
         return _report(rounds, target, contract_code, started, world, recheck_failed=str(exc))
-    if still_open:
-        shown = ", ".join(still_open[:20]) + (
-            f" and {len(still_open) - 20} more" if len(still_open) > 20 else ""
-        )
-        world.on_event(NoteEvent(f"still open on {contract_code} after the last round: {shown}"))
-    return _report(rounds, target, contract_code, started, world, still_open=still_open)
+    return _report(rounds, target, contract_code, started, world, still_open=_still_open(again, rounds))
+
+
+def _still_open(listed: list[Listed], rounds: list[Report]) -> tuple[str, ...]:
+    """Listed orders the run did not settle. One the exchange answered done (200, 1071, 1062)
+    but still lists is a cancel in progress, not an order left open: its row says what it is,
+    and --confirm tells its end."""
+    done = {r.order_id for report in rounds for r in report.results if r.state in DONE_STATES}
+    return tuple(o.order_id for o in listed if o.order_id not in done)
 
 
 def _side_words(side: str | None) -> str:
@@ -149,13 +189,9 @@ def _side_words(side: str | None) -> str:
 
 def _cancel(orders: list[Listed], target: Target, contract_code: str, world: World) -> Report:
     request = request_for(contract_code, orders)
+    settings, credentials, redactor = target.settings, target.credentials, target.redactor
     return run_cancel(
-        request,
-        target.credentials,
-        target.settings,
-        simulated=target.simulated,
-        world=world,
-        redactor=target.redactor,
+        request, credentials, settings, simulated=target.simulated, world=world, redactor=redactor
     )
 
 
@@ -167,6 +203,7 @@ def _report(
     world: World,
     still_open: tuple[str, ...] = (),
     recheck_failed: str | None = None,
+    interrupted: bool = False,
 ) -> Report:
     """One report over every round: each ID once, in the order the rounds cancelled them."""
     return Report(
@@ -176,7 +213,7 @@ def _report(
         elapsed_ms=int((world.clock() - started) * 1000),
         duplicates_dropped=0,
         results=tuple(r for report in rounds for r in report.results),
-        interrupted=any(report.interrupted for report in rounds),
+        interrupted=interrupted or any(report.interrupted for report in rounds),
         problems=tuple(p for report in rounds for p in report.problems),
         confirm=target.settings.confirm,
         swept=True,
