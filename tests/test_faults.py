@@ -315,11 +315,12 @@ def test_unbounded_reads_end_in_bounded_time_and_memory(sim_factory: SimFactory,
 
 
 @pytest.mark.parametrize("kind", ["oversized", "drip", "endless_fragments"])
-def test_unbounded_reads_with_no_retry_end_unknown_at_the_deadline(sim_factory: SimFactory, kind: str) -> None:
+def test_unbounded_reads_with_no_retry_end_unknown_at_the_deadline(
+    sim_factory: SimFactory, kind: str
+) -> None:
     sim = sim_factory(credentials=CREDENTIALS, faults=Faults(hostile=[kind]))
     started = time.monotonic()
     result = run_cli(["BTC-USDT", "-o", "101", "--json", "--timeout", "0.5", "--retries", "0"], sim)
     assert time.monotonic() - started < 0.5 + 1.5
     assert result.code == 4
     assert result.states() == {"101": "unknown"}
-
