@@ -9,19 +9,22 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Annotated, Any, Final
+from typing import IO, TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
 from htx_cancel import render
-from htx_cancel.engine import Event, World, run_cancel
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
 from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report
 from htx_cancel.outputs import AuditLog, Signals, Streams
 from htx_cancel.plan import plan, redacted_plan_frames
 from htx_cancel.prepare import Environment, Options, Prepared, prepare
 from htx_cancel.redaction import Redactor
-from htx_cancel.sweep import Lister, Listing, Target, request_for, sweep
+
+if TYPE_CHECKING:
+    from htx_cancel.dial import HeadStart
+    from htx_cancel.engine import Event
+    from htx_cancel.sweep import Listing
 
 PROG: Final = "htx-cancel"
 
@@ -131,14 +134,14 @@ def _error(message: str, code: int, json_out: bool) -> None:
 @contextmanager
 def _sinks(
     verbose: bool, log: AuditLog | None, progress: bool, quiet: bool
-) -> Iterator[tuple[Callable[[Event], None], bool]]:
+) -> Iterator[tuple[Callable[["Event"], None], bool]]:
     """Wire run events to stderr lines, the audit log and the progress display."""
     with ExitStack() as stack:
         display = render.ProgressDisplay(sys.stderr) if progress else None
         if display is not None:
             stack.callback(display.close)
 
-        def on_event(event: Event) -> None:
+        def on_event(event: "Event") -> None:
             if isinstance(event, ProgressEvent):
                 if display is not None:
                     display.update(event)
@@ -400,6 +403,9 @@ def _print_plan(prepared: Prepared, quiet: bool) -> None:
     With --all the open orders are listed first: the only network use a dry run makes."""
     request = prepared.request
     if prepared.sweep:
+        from htx_cancel.engine import World
+        from htx_cancel.sweep import Lister, request_for
+
         with _target(prepared) as target:
             lister = Lister(target, World())
             try:
@@ -416,11 +422,27 @@ def _print_plan(prepared: Prepared, quiet: bool) -> None:
 
 def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Report:
     """Run the cancel (or, with --all, the sweep) with the run's events wired to stderr, the
-    audit log and the progress bar."""
+    audit log and the progress bar.
+
+    A plain cancel starts dialling the exchange first thing (the inputs and credentials are
+    good by now), and only then loads the engine and websocket-client: their imports happen
+    while the TCP and TLS round trips are under way."""
+    head = None if prepared.sweep or prepared.simulated else _head_start(prepared)
+    from functools import partial
+
+    from htx_cancel import transport
+    from htx_cancel.engine import World, run_cancel
+    from htx_cancel.sweep import Lister, sweep
+
     quiet = options.quiet
     progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
     with _sinks(options.verbose, log, progress, quiet) as (on_event, wants_frames):
-        world = World(on_event=on_event, wants_frames=wants_frames, epoch=time.monotonic())
+        world = World(
+            connect=partial(transport.connect, head=head),
+            on_event=on_event,
+            wants_frames=wants_frames,
+            epoch=time.monotonic(),
+        )
         with _target(prepared) as target:
             if log is not None:
                 log.record(
@@ -449,10 +471,17 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
             )
 
 
-def _asker(options: Options) -> Callable[[Listing], bool]:
+def _head_start(prepared: Prepared) -> "HeadStart":
+    from htx_cancel.dial import HeadStart
+
+    settings = prepared.settings
+    return HeadStart(settings.url, settings.timeout, settings.ca_bundle)
+
+
+def _asker(options: Options) -> Callable[["Listing"], bool]:
     """--all's question, on the terminal (prepare made sure there is one, or --yes)."""
 
-    def ask(listing: Listing) -> bool:
+    def ask(listing: "Listing") -> bool:
         if options.yes:
             return True
         print(listing.question(), end="", file=sys.stderr, flush=True)
@@ -468,16 +497,15 @@ def _asker(options: Options) -> Callable[[Listing], bool]:
 
 
 @contextmanager
-def _target(prepared: Prepared) -> Iterator[Target]:
+def _target(prepared: Prepared) -> Iterator[Prepared]:
     """Where the run goes: the exchange, or (--simulate) a simulator started here for it."""
     if not prepared.simulated:
-        yield Target(prepared.settings, prepared.credentials, prepared.redactor, False)
+        yield prepared
         return
     simulator = _load_simulator()
     with simulator.Simulator(simulator.demo_book()) as sim:
         _say(f"SIMULATED: cancelling against the built-in simulator at {sim.url}")
-        settings = prepared.settings._replace(url=sim.url)
-        yield Target(settings, prepared.credentials, prepared.redactor, True)
+        yield prepared._replace(settings=prepared.settings._replace(url=sim.url))
 
 
 def _load_simulator() -> Any:

@@ -13,21 +13,18 @@ the signature, so it never reaches a message.
 
 from __future__ import annotations
 
-import base64
 import http.client
 import io
 import json
-import math
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from http import HTTPStatus
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Final, NamedTuple
 from urllib.parse import quote, urlsplit
 
+from htx_cancel.dial import USER_AGENT, Deadline, DialFailure, open_socket, status_words
 from htx_cancel.models import Credentials
 from htx_cancel.proxies import Proxy, proxy_for
 from htx_cancel.redaction import REDACTED
@@ -40,12 +37,8 @@ if TYPE_CHECKING:
 MAX_BODY: Final = 4 * 1024 * 1024
 """A page of 100 open orders is about 50 kB; an answer near 4 MiB is not one we asked for."""
 
-USER_AGENT: Final = "htx-cancel"
 _READ_SIZE: Final = 64 * 1024
-_MAX_PROXY_HEAD: Final = 16 * 1024
 _HEADERS: Final = {"Accept": "application/json", "User-Agent": USER_AGENT}
-
-_AddressInfo = tuple[socket.AddressFamily, socket.SocketKind, int, str, tuple[Any, ...]]
 
 
 class RestError(Exception):
@@ -121,7 +114,7 @@ class RestClient:
         self._max_body = max_body
         self._tls = tls_context(ca_bundle, env) if secure else None
         self._proxy = proxy_for(self._base, env)
-        self._deadline = _Deadline(clock)
+        self._deadline = Deadline(clock)
         self._connection: _Connection | None = None
 
     def get(self, path: str, params: Mapping[str, str]) -> dict[str, object]:
@@ -201,7 +194,7 @@ class RestClient:
     def _read_body(self, response: http.client.HTTPResponse) -> bytes:
         self._deadline.stage = "reading the answer"
         if response.status != 200:
-            raise _Failure(_status_words(response.status))
+            raise _Failure(status_words(response.status))
         if response.length is not None and response.length > self._max_body:
             raise _Failure(f"the answer would be {response.length} bytes, over the {self._max_body} allowed")
         body = bytearray()
@@ -214,7 +207,7 @@ class RestClient:
     def _explain(self, exc: Exception, what: str) -> RestError | None:
         """One readable line per failure; None for what is not a network failure (a bug: re-raised)."""
         peer = f"proxy {self._proxy.host}:{self._proxy.port}" if self._proxy else f"{self._host}:{self._port}"
-        if isinstance(exc, _Failure):
+        if isinstance(exc, (_Failure, DialFailure)):
             return RestError(f"{what}: {exc}")
         if isinstance(exc, TimeoutError):
             return RestError(f"{what}: timed out after {self._timeout:g} s ({self._deadline.stage})")
@@ -245,40 +238,17 @@ class _Failure(Exception):
     """A failure already put in words (status, cap, proxy refusal), given its method and URL by `get`."""
 
 
-def _status_words(status: int) -> str:
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
-
-
 def _decimal(text: str) -> object:
     from decimal import Decimal  # only when a fraction is present: HTX's v5 answers quote theirs
 
     return Decimal(text)
 
 
-class _Deadline:
-    """One call's absolute deadline, shared by every wait of the call, and what it is doing now."""
-
-    def __init__(self, clock: Callable[[], float]) -> None:
-        self._clock = clock
-        self.at = math.inf
-        self.stage = "connecting"
-
-    def left(self) -> float:
-        """Seconds left; TimeoutError once none are, so no wait can start after the deadline."""
-        left = self.at - self._clock()
-        if left <= 0:
-            raise TimeoutError(self.stage)
-        return left
-
-
 class _Connection(http.client.HTTPConnection):
     """http.client's HTTP/1.1 keep-alive with our own connect: each step bounded by the call's deadline."""
 
     def __init__(
-        self, host: str, port: int, tls: ssl.SSLContext | None, proxy: Proxy | None, deadline: _Deadline
+        self, host: str, port: int, tls: ssl.SSLContext | None, proxy: Proxy | None, deadline: Deadline
     ) -> None:
         super().__init__(host, port)
         self._tls = tls
@@ -286,106 +256,12 @@ class _Connection(http.client.HTTPConnection):
         self._deadline = deadline
 
     def connect(self) -> None:
-        """Resolve, connect (to the proxy if any), tunnel, then TLS with host-name verification."""
-        deadline = self._deadline
-        if self._proxy is None:
-            sock = _connect_tcp(self.host, self.port, deadline)
-        else:
-            sock = _connect_tcp(self._proxy.host, self._proxy.port, deadline)
-        try:
-            if self._proxy is not None:
-                _tunnel(sock, self.host, self.port, self._proxy, deadline)
-            if self._tls is not None:
-                deadline.stage = "TLS handshake"
-                sock.settimeout(deadline.left())  # CPython bounds the whole handshake by this
-                sock = self._tls.wrap_socket(sock, server_hostname=self.host)
-        except BaseException:
-            sock.close()
-            raise
-        self.sock = _DeadlineSocket(sock, deadline)
+        """Resolve, connect (to the proxy if any), tunnel, then TLS: the socket's own rule."""
+        sock = open_socket(self.host, self.port, self._tls, self._proxy, self._deadline)
+        self.sock = DeadlineSocket(sock, self._deadline)
 
 
-def _connect_tcp(host: str, port: int, deadline: _Deadline) -> socket.socket:
-    """Each address in turn, every attempt bounded by the time left."""
-    error: OSError | None = None
-    for family, kind, proto, _, address in _resolve(host, port, deadline):
-        left = deadline.left()
-        sock = socket.socket(family, kind, proto)
-        try:
-            sock.settimeout(left)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            sock.connect(address)
-        except OSError as exc:
-            sock.close()
-            error = exc
-            continue
-        return sock
-    raise error or OSError(f"no address for {host}")
-
-
-def _resolve(host: str, port: int, deadline: _Deadline) -> list[_AddressInfo]:
-    """getaddrinfo has no timeout (a dead DNS server holds it for many seconds), so it runs on a
-    daemon thread that the call stops waiting for at its deadline."""
-    found: list[_AddressInfo] = []
-    failed: list[OSError] = []
-
-    def work() -> None:
-        try:
-            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
-        except OSError as exc:
-            failed.append(exc)
-
-    deadline.stage = f"resolving {host}"
-    worker = threading.Thread(target=work, name="htx-cancel-resolve", daemon=True)
-    worker.start()
-    worker.join(deadline.left())
-    if worker.is_alive():
-        raise TimeoutError(deadline.stage)
-    if failed:
-        raise failed[0]
-    deadline.stage = f"connecting to {_authority(host, port)}"
-    return found
-
-
-def _tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: _Deadline) -> None:
-    """CONNECT through an http:// proxy; its refusal becomes a message with its status in words."""
-    authority = _authority(host, port)
-    lines = [f"CONNECT {authority} HTTP/1.1", f"Host: {authority}", f"User-Agent: {USER_AGENT}"]
-    if proxy.auth is not None:
-        token = base64.b64encode(f"{proxy.auth[0]}:{proxy.auth[1]}".encode()).decode()
-        lines.append(f"Proxy-Authorization: Basic {token}")
-    deadline.stage = f"sending CONNECT to proxy {proxy.host}:{proxy.port}"
-    sock.settimeout(deadline.left())
-    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
-    deadline.stage = f"waiting for proxy {proxy.host}:{proxy.port} to answer CONNECT"
-    head = bytearray()
-    # One byte at a time: whatever follows the proxy's answer belongs to the tunnel (a few dozen
-    # bytes, so the extra system calls cost nothing worth a buffer that could swallow them).
-    while not (head.endswith(b"\n\r\n") or head.endswith(b"\n\n")):
-        if len(head) > _MAX_PROXY_HEAD:
-            raise _Failure(f"proxy {proxy.host}:{proxy.port} sent an oversized answer to CONNECT")
-        sock.settimeout(deadline.left())
-        byte = sock.recv(1)
-        if not byte:
-            raise _Failure(
-                f"proxy {proxy.host}:{proxy.port} closed the connection instead of answering CONNECT"
-            )
-        head += byte
-    words = bytes(head).split(b"\n", 1)[0].split(None, 2)
-    if len(words) < 2 or not words[0].startswith(b"HTTP/") or not words[1].isdigit():
-        raise _Failure(f"proxy {proxy.host}:{proxy.port} sent a malformed answer to CONNECT")
-    status = int(words[1])
-    if not 200 <= status < 300:
-        raise _Failure(
-            f"proxy {proxy.host}:{proxy.port} refused CONNECT to {authority}: {_status_words(status)}"
-        )
-
-
-def _authority(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-class _DeadlineSocket:
+class DeadlineSocket:
     """The socket as http.client sees it: every wait gets only the time left before the deadline.
 
     A socket timeout alone bounds each recv, not the call: a server dripping one byte every 0.2 s
@@ -393,7 +269,7 @@ class _DeadlineSocket:
     once both the connection and the answer's file are closed, because http.client closes the
     connection before it reads the body of a `Connection: close` answer."""
 
-    def __init__(self, sock: socket.socket, deadline: _Deadline) -> None:
+    def __init__(self, sock: socket.socket, deadline: Deadline) -> None:
         self._sock = sock
         self._deadline = deadline
         self._files = 0
@@ -427,7 +303,7 @@ class _DeadlineSocket:
 class _Reader(io.RawIOBase):
     """The answer's file for http.client: reads through the deadline socket."""
 
-    def __init__(self, owner: _DeadlineSocket) -> None:
+    def __init__(self, owner: DeadlineSocket) -> None:
         super().__init__()
         self._owner = owner
 

@@ -17,16 +17,14 @@ from htx_cancel.errors import CredentialsError, ListingError, UsageError
 from htx_cancel.models import (
     DONE_STATES,
     CancelRequest,
-    Credentials,
     FrameEvent,
     IdKind,
     NoteEvent,
     OrderRef,
     Report,
-    RunSettings,
 )
 from htx_cancel.orders import Listed, OrderReadError, list_open
-from htx_cancel.redaction import Redactor
+from htx_cancel.prepare import Prepared
 
 if TYPE_CHECKING:
     from htx_cancel.rest import RestClient
@@ -51,20 +49,11 @@ class Listing(NamedTuple):
         return f"Cancel {len(self.orders)} {noun} on {self.contract_code} ({buy} buy, {sell} sell)? [y/N] "
 
 
-class Target(NamedTuple):
-    """Where and as whom: the settings (URL, timeout, trust) and keys of the run."""
-
-    settings: RunSettings
-    credentials: Credentials
-    redactor: Redactor
-    simulated: bool
-
-
 class Lister:
     """The open-orders listing over one REST client; requests and answers are shown in -v and the
     audit log like the socket's frames (redacted, the signature learned first)."""
 
-    def __init__(self, target: Target, world: World) -> None:
+    def __init__(self, target: Prepared, world: World) -> None:
         from htx_cancel.rest import RestClient, SignedRequest
 
         self._world = world
@@ -127,7 +116,7 @@ def request_for(contract_code: str, orders: list[Listed]) -> CancelRequest:
 
 def sweep(
     lister: Lister,
-    target: Target,
+    target: Prepared,
     contract_code: str,
     side: str | None,
     max_orders: int | None,
@@ -187,7 +176,7 @@ def _side_words(side: str | None) -> str:
     return f" ({side} side)" if side else ""
 
 
-def _cancel(orders: list[Listed], target: Target, contract_code: str, world: World) -> Report:
+def _cancel(orders: list[Listed], target: Prepared, contract_code: str, world: World) -> Report:
     request = request_for(contract_code, orders)
     settings, credentials, redactor = target.settings, target.credentials, target.redactor
     return run_cancel(
@@ -197,7 +186,7 @@ def _cancel(orders: list[Listed], target: Target, contract_code: str, world: Wor
 
 def _report(
     rounds: list[Report],
-    target: Target,
+    target: Prepared,
     contract_code: str,
     started: float,
     world: World,

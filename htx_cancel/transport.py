@@ -10,15 +10,16 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import websocket
 
+from htx_cancel.dial import DialFailure, HeadStart, dial_url, status_words
 from htx_cancel.frames import MAX_FRAME_BYTES
-from htx_cancel.proxies import ProxySettingError, proxy_for
-from htx_cancel.tls import CaBundleError, tls_context
+from htx_cancel.proxies import ProxySettingError
+from htx_cancel.tls import CaBundleError
 
 
 class TransportError(Exception):
@@ -155,61 +156,34 @@ class WebSocketConnection:
         self._ws.shutdown()  # type: ignore[no-untyped-call]
 
 
-def _status_words(status: int) -> str:
-    """`HTTP 404 Not Found`, not the library's dump of every response header."""
-    from http import HTTPStatus  # only on this failure path: the enum costs a millisecond to build
-
-    try:
-        return f"HTTP {status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"HTTP {status}"
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return text or type(exc).__name__
 
 
-def proxy_options(url: str, env: Mapping[str, str]) -> dict[str, Any]:
-    """websocket-client's proxy options for `url`, decided by `proxies.proxy_for` so the socket
-    and the REST calls take the same route. The library would otherwise read the environment
-    with rules of its own: `http_no_proxy` is only honoured beside a proxy host, so a direct
-    connection names a dummy proxy that `*` then exempts, and a real one gets a no-proxy list
-    that matches nothing, so NO_PROXY cannot quietly bypass it."""
-    proxy = proxy_for(url, env)
-    if proxy is None:
-        return {"http_proxy_host": "unused", "http_proxy_port": 1, "http_no_proxy": ["*"]}
-    return {
-        "http_proxy_host": proxy.host,
-        "http_proxy_port": proxy.port,
-        "http_proxy_auth": proxy.auth,
-        "http_no_proxy": ["\x00"],
-        "proxy_type": "http",
-    }
-
-
-def connect(url: str, timeout: float, ca_bundle: str | None) -> Connection:
-    """Open the socket (through the proxy curl would use); TLS always verifies the certificate
-    and the host name."""
+def connect(url: str, timeout: float, ca_bundle: str | None, head: HeadStart | None = None) -> Connection:
+    """Dial (or take the head start's socket) and upgrade it to a WebSocket; TLS always verifies
+    the certificate and the host name, and a proxy is used the way curl would."""
     try:
-        sslopt = {"context": tls_context(ca_bundle)} if url.startswith("wss:") else None
-        proxy = proxy_options(url, os.environ)
+        sock = (head.take(url) if head is not None else None) or dial_url(url, timeout, ca_bundle, os.environ)
     except (CaBundleError, ProxySettingError) as exc:
         raise TlsError(str(exc)) from None
-    try:
-        ws = websocket.create_connection(
-            url,
-            timeout=timeout,
-            sslopt=sslopt,
-            skip_utf8_validation=True,
-            enable_multithread=False,
-            **proxy,
-        )
     except ssl.SSLCertVerificationError as exc:
         raise TlsError(f"TLS handshake with {url} failed: {exc.verify_message or exc.reason}") from None
+    except TimeoutError as exc:
+        raise TransportError(f"cannot connect to {url}: timed out after {timeout:g} s ({exc})") from None
+    except (OSError, DialFailure) as exc:
+        raise TransportError(f"cannot connect to {url}: {_describe(exc)}") from None
+    try:
+        ws = websocket.create_connection(
+            url, timeout=timeout, socket=sock, skip_utf8_validation=True, enable_multithread=False
+        )
     except websocket.WebSocketBadStatusException as exc:
-        status = _status_words(exc.status_code)
-        raise TransportError(f"{url} refused the WebSocket handshake: {status}") from None
+        sock.close()
+        raise TransportError(
+            f"{url} refused the WebSocket handshake: {status_words(exc.status_code)}"
+        ) from None
     except (OSError, ValueError, websocket.WebSocketException) as exc:
+        sock.close()
         raise TransportError(f"cannot connect to {url}: {_describe(exc)}") from None
     return WebSocketConnection(ws, timeout)
