@@ -473,9 +473,11 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
 
 def _head_start(prepared: Prepared) -> "HeadStart":
     from htx_cancel.dial import HeadStart
+    from htx_cancel.plan import notify_url
 
     settings = prepared.settings
-    return HeadStart(settings.url, settings.timeout, settings.ca_bundle)
+    urls = [settings.url, notify_url(settings.url)] if settings.confirm else [settings.url]
+    return HeadStart(urls, settings.timeout, settings.ca_bundle)
 
 
 def _asker(options: Options) -> Callable[["Listing"], bool]:

@@ -168,30 +168,39 @@ def tunnel(sock: socket.socket, host: str, port: int, proxy: Proxy, deadline: De
 
 
 class HeadStart:
-    """The trade socket dialled on a thread of its own as soon as the inputs and credentials are
-    known to be good (never before: bad input opens no connection), while the rest of the tool
-    loads. The engine's first connect takes it; any later one dials afresh."""
+    """The run's sockets (the trade socket, and with --confirm the push socket) dialled on threads
+    of their own as soon as the inputs and credentials are known to be good (never before: bad
+    input opens no connection), while the rest of the tool loads. The engine's first connect to
+    each URL takes its socket; any later one dials afresh."""
 
-    def __init__(self, url: str, timeout: float, ca_bundle: str | None) -> None:
-        self._url = url
-        self._taken = False
-        self._result: socket.socket | BaseException | None = None
-        self._thread = threading.Thread(target=self._dial, args=(timeout, ca_bundle), daemon=True)
-        self._thread.start()
+    def __init__(self, urls: list[str], timeout: float, ca_bundle: str | None) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, tuple[threading.Thread, list[socket.socket | BaseException]]] = {}
+        for url in urls:
+            result: list[socket.socket | BaseException] = []
+            thread = threading.Thread(
+                target=self._dial, args=(url, timeout, ca_bundle, result), name="htx-cancel-dial", daemon=True
+            )
+            self._pending[url] = (thread, result)
+            thread.start()
 
-    def _dial(self, timeout: float, ca_bundle: str | None) -> None:
+    @staticmethod
+    def _dial(
+        url: str, timeout: float, ca_bundle: str | None, result: list[socket.socket | BaseException]
+    ) -> None:
         try:
-            self._result = dial_url(self._url, timeout, ca_bundle, os.environ)
+            result.append(dial_url(url, timeout, ca_bundle, os.environ))
         except BaseException as exc:  # handed to the engine's connect, which words it
-            self._result = exc
+            result.append(exc)
 
     def take(self, url: str) -> socket.socket | None:
-        """The dialled socket for `url` (or the error dialling met), once; None afterwards."""
-        if self._taken or url != self._url:
+        """The socket dialled for `url` (or the error dialling met), once; None afterwards."""
+        with self._lock:
+            pending = self._pending.pop(url, None)
+        if pending is None:
             return None
-        self._taken = True
-        self._thread.join()  # bounded: the dial has its own deadline
-        result, self._result = self._result, None
-        if isinstance(result, BaseException):
-            raise result
-        return result
+        thread, result = pending
+        thread.join()  # bounded: the dial has its own deadline
+        if isinstance(result[0], BaseException):
+            raise result[0]
+        return result[0]

@@ -131,10 +131,15 @@ class Proxy:
         side.done = True
         peer = side.peer
         if peer is not None and peer.done:
-            for sock in (side.src, side.dst):
-                if peer.open and sock is peer.src:
-                    self.selector.unregister(sock)
-                sock.close()
+            # A side can be done without having read its FIN (its write failed): whichever source
+            # is still registered must leave the selector before its descriptor is closed and
+            # reused by the next connection.
+            for each in (side, peer):
+                if each.open:
+                    each.open = False
+                    self.selector.unregister(each.src)
+            side.src.close()
+            side.dst.close()
 
     def run(self, listener: socket.socket) -> None:
         self.selector.register(listener, selectors.EVENT_READ, None)
