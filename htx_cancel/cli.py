@@ -524,6 +524,10 @@ def serve_simulator(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port; 0 picks a free one.")] = 8765,
     latency: Annotated[float, typer.Option("--latency", min=0, help="Added one-way latency, seconds.")] = 0.0,
+    push_delay: Annotated[
+        float,
+        typer.Option("--push-delay", min=0, help="Seconds before a cancel's final state is pushed."),
+    ] = 0.05,
 ) -> None:
     try:
         simulator = _load_simulator()
@@ -533,16 +537,21 @@ def serve_simulator(
     import asyncio
 
     def ready(sim_url: str) -> None:
+        base = sim_url.rsplit("/", 1)[0]
         print(f"htx-cancel-sim: SIMULATED HTX trade socket at {sim_url}")
+        print(f"  order pushes (--confirm) at {base}/ws/v5/notification")
+        print(
+            f"  REST order query and open-orders listing (--confirm, --all) at {base.replace('ws', 'http', 1)}"
+        )
         print(f"  export HTX_WS_URL={sim_url}")
         print(f"  export HTX_ACCESS_KEY={simulator.DEMO_ACCESS_KEY}")
         print(f"  export HTX_SECRET_KEY={simulator.DEMO_SECRET_KEY}   # demo key, not a secret")
-        print(
-            "  demo book: open 101-110 (client 5101-5110), cancelled 201-202, filled 301-302; others unknown"
-        )
+        print("  demo book (BTC-USDT): open 101-110, 111 (4 of 10 filled), 112 (fills as it is cancelled),")
+        print("    113 (cancel in progress); cancelled 201-202; filled 301-302; ETH-USDT open 501-503;")
+        print("    client order ID = 5000 + order ID; anything else does not exist")
         print("Ctrl-C stops it.", flush=True)
 
-    faults = simulator.Faults(latency=latency)
+    faults = simulator.Faults(latency=latency, push_delay=push_delay)
     try:
         asyncio.run(simulator.serve(host, port, faults, ready))
     except KeyboardInterrupt:
