@@ -540,9 +540,8 @@ def serve_simulator(
         base = sim_url.rsplit("/", 1)[0]
         print(f"htx-cancel-sim: SIMULATED HTX trade socket at {sim_url}")
         print(f"  order pushes (--confirm) at {base}/ws/v5/notification")
-        print(
-            f"  REST order query and open-orders listing (--confirm, --all) at {base.replace('ws', 'http', 1)}"
-        )
+        rest = base.replace("ws", "http", 1)
+        print(f"  REST order query and open-orders listing (--confirm, --all) at {rest}")
         print(f"  export HTX_WS_URL={sim_url}")
         print(f"  export HTX_ACCESS_KEY={simulator.DEMO_ACCESS_KEY}")
         print(f"  export HTX_SECRET_KEY={simulator.DEMO_SECRET_KEY}   # demo key, not a secret")

@@ -313,13 +313,18 @@ def test_htx_cancel_sim_serves_and_prints_url_and_demo_credentials() -> None:
     )
     try:
         assert proc.stdout is not None
-        banner = "".join(proc.stdout.readline() for _ in range(4))
+        banner = "".join(iter(proc.stdout.readline, "Ctrl-C stops it.\n"))
         exports = dict(re.findall(r"export (\w+)=(\S+)", banner))
         assert set(exports) == {"HTX_WS_URL", "HTX_ACCESS_KEY", "HTX_SECRET_KEY"}
+        assert "/ws/v5/notification" in banner and "501-503" in banner
         env = {**base_env(), **exports}
-        result = run_cli(["BTC-USDT", "-o", "101,404", "--json"], env=env)
+        result = run_cli(["BTC-USDT", "-o", "101,111,404", "--json", "--confirm"], env=env)
         assert result.code == 1
-        assert result.states() == {"101": "cancelled", "404": "not_found"}
+        assert result.states() == {"101": "cancelled", "111": "cancelled", "404": "not_found"}
+        assert result.json()["results"][1]["filled_volume"] == "4"
+        swept = run_cli(["BTC-USDT", "--all", "--yes", "--json"], env=env)
+        assert swept.code in (0, 1)
+        assert {r["order_id"] for r in swept.json()["results"]} == {str(n) for n in range(102, 114)}
     finally:
         proc.terminate()
         proc.wait(timeout=10)
