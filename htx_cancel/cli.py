@@ -31,20 +31,22 @@ PROG: Final = "htx-cancel"
 EPILOG: Final = """\b
 Examples:
   htx-cancel BTC-USDT -o 1329854623927160832,1329854624082350080
+  htx-cancel BTC-USDT --all                      # every open order: lists, asks, cancels
+  htx-cancel BTC-USDT -o 1329854623927160832 --confirm   # final state and filled volume
   htx-cancel ETH-USDT -c 7001 -c 7002 --timeout 5
   htx-cancel BTC-USDT -f open-orders.json --json | jq -r '.results[] | select(.state != "cancelled")'
-  htx-cancel BTC-USDT -o 101,201,301,404 --simulate
+  htx-cancel BTC-USDT -o 101,111,112,201,301,404 --simulate --confirm
   crontab line (quiet, audited, alerts on any non-zero exit):
     {cron}
 
 \b
 Exit codes:
   0    every ID cancelled, already cancelled or cancelling
-  1    at least one ID not_found, filled or rejected, none unknown
+  1    at least one ID not_found, filled or rejected (or, with --all, still open), none unknown
   2    usage or input error; nothing was sent
   3    credentials missing, unreadable or refused; auth rejected before any cancel was sent
-  4    at least one ID unknown (network, TLS, timeout, protocol error): check before acting
-  130  interrupted (Ctrl-C); the report of what is known so far is printed
+  4    at least one ID unknown, or (--confirm) not confirmed, or (--all) the listing failed
+  130  interrupted (Ctrl-C; SIGTERM 143, SIGHUP 129): the report of what is known is printed
 
 \b
 Environment:
@@ -53,6 +55,7 @@ Environment:
   HTX_PROFILE                      profile of the config file to use
   HTX_CANCEL_CONFIG                config file (default $XDG_CONFIG_HOME/htx-cancel/config.toml)
   SSL_CERT_FILE                    extra trusted CA certificates
+  HTTPS_PROXY, http_proxy, NO_PROXY   an http:// proxy, chosen the way curl does
   NO_COLOR                         plain table even on a terminal
 """.format(
     cron="*/5 * * * * htx-cancel BTC-USDT -f /etc/htx/stale-ids.txt --quiet"
