@@ -8,20 +8,17 @@ source would have been refused.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
-import select
-import subprocess
-import sys
-import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from clirun import ACCESS_KEY, CREDENTIALS, SECRET, Result, assert_no_leak, base_env, run_cli
 from conftest import SimFactory
+from ptyrun import run_on_terminal as run_with_cue
 
 from htx_cancel.config import CredentialOptions, Resolved, config_path, resolve
 from htx_cancel.errors import CredentialsError, ExitCode, UsageError
@@ -29,6 +26,7 @@ from htx_cancel.models import AWS_URL, DEFAULT_URL, Credentials
 from htx_cancel.redaction import mask_access_key
 
 PROMPT_TEXT = "HTX secret key (hidden): "
+run_on_terminal = functools.partial(run_with_cue, cue=PROMPT_TEXT.encode())
 WRONG_SECRET = "wrong-secret-0000-0000"
 
 
@@ -611,76 +609,6 @@ def test_cli_dry_run_masks_the_access_key(sim_factory: SimFactory) -> None:
 
 
 # --------------------------------------------------------------------------- the hidden prompt
-
-# Makes the pseudo-terminal the child's controlling terminal (it runs in a new session), so
-# getpass meets /dev/tty exactly as it would in a real terminal, then runs the real command.
-BOOT = """
-import os, sys
-for fd in (0, 2):
-    if os.isatty(fd):
-        os.close(os.open(os.ttyname(fd), os.O_RDWR))
-        break
-from htx_cancel.cli import run
-run()
-"""
-
-
-@dataclass
-class TerminalRun:
-    code: int
-    out: str
-    err: str
-    terminal: str
-
-
-def run_on_terminal(
-    args: Sequence[str],
-    env: dict[str, str],
-    *,
-    typed: bytes | None,
-    stdin_tty: bool = True,
-    stderr_tty: bool = True,
-) -> TerminalRun:
-    """Run the command with stdin and/or stderr on a pseudo-terminal, stdout a pipe; once the
-    prompt shows on the terminal, type `typed`."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BOOT, *args],
-        stdin=slave if stdin_tty else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=slave if stderr_tty else subprocess.PIPE,
-        env={**env, "TERM": "dumb"},
-        start_new_session=True,
-    )
-    os.close(slave)
-    seen = b""
-    sent = False
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            assert time.monotonic() < deadline, f"no exit; terminal so far: {seen!r}"
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: every holder of the terminal's other side has closed it
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-                if typed is not None and not sent and PROMPT_TEXT.encode() in seen:
-                    os.write(master, typed)
-                    sent = True
-            elif proc.poll() is not None and not stderr_tty:
-                break
-        out, err = proc.communicate(timeout=10)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert typed is None or sent, f"the prompt never showed; terminal: {seen!r}"
-    return TerminalRun(proc.returncode, out.decode(), (err or b"").decode(), seen.decode(errors="replace"))
 
 
 def test_hidden_prompt_on_a_terminal(sim_factory: SimFactory) -> None:

@@ -10,17 +10,15 @@ may be cancelled). Every run goes through `run_cli`'s leak check and `assert_no_
 
 from __future__ import annotations
 
+import functools
 import json
-import os
 import re
-import select
 import signal
 import ssl
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,6 +35,8 @@ from clirun import (
     run_cli,
 )
 from conftest import SimFactory
+from ptyrun import TerminalRun
+from ptyrun import run_on_terminal as run_with_cue
 
 from htx_cancel.simulator import OPENS_PATH, Faults, SimOrder, Simulator, open_book
 from htx_cancel.simulator.book import BIG_ID_START
@@ -123,77 +123,8 @@ def error_json(result: Result, code: int) -> str:
     return message
 
 
-# A pseudo-terminal for the question: the same start-up as test_config's secret prompt, so the
-# pty is the child's controlling terminal and Ctrl-C typed on it is a real SIGINT.
-BOOT = """
-import os, sys
-for fd in (0, 2):
-    if os.isatty(fd):
-        os.close(os.open(os.ttyname(fd), os.O_RDWR))
-        break
-from htx_cancel.cli import run
-run()
-"""
 QUESTION_END = b"[y/N] "
-
-
-@dataclass
-class TerminalRun:
-    code: int
-    out: str
-    err: str
-    terminal: str
-
-
-def run_on_terminal(
-    args: Sequence[str],
-    env: dict[str, str],
-    *,
-    typed: bytes | None,
-    stdin_tty: bool = True,
-    stderr_tty: bool = True,
-) -> TerminalRun:
-    """Run the command with stdin and/or stderr on a pseudo-terminal, stdout a pipe; once the
-    question shows on the terminal, type `typed`. With `typed` None, a question is a failure."""
-    master, slave = os.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BOOT, *args],
-        stdin=slave if stdin_tty else subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=slave if stderr_tty else subprocess.PIPE,
-        env={**env, "TERM": "dumb"},
-        start_new_session=True,
-    )
-    os.close(slave)
-    seen = b""
-    sent = False
-    deadline = time.monotonic() + 20
-    try:
-        while True:
-            assert time.monotonic() < deadline, f"no exit; terminal so far: {seen!r}"
-            ready, _, _ = select.select([master], [], [], 0.05)
-            if ready:
-                try:
-                    chunk = os.read(master, 4096)
-                except OSError:  # EIO: every holder of the terminal's other side has closed it
-                    break
-                if not chunk:
-                    break
-                seen += chunk
-                if QUESTION_END in seen and not sent:
-                    assert typed is not None, f"asked although it should not: {seen!r}"
-                    os.write(master, typed)
-                    sent = True
-            elif proc.poll() is not None and not stderr_tty:
-                break
-        out, err = proc.communicate(timeout=10)
-    finally:
-        os.close(master)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert typed is None or sent, f"the question never showed; terminal: {seen!r}"
-    return TerminalRun(proc.returncode, out.decode(), (err or b"").decode(), seen.decode(errors="replace"))
+run_on_terminal = functools.partial(run_with_cue, cue=QUESTION_END)
 
 
 def terminal_lines(run: TerminalRun) -> list[str]:
