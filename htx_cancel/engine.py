@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Final, NamedTuple
+from typing import Final, NamedTuple
 
 from htx_cancel import frames, transport
 from htx_cancel.confirm import Confirmations, Lookup
@@ -38,9 +38,6 @@ from htx_cancel.pacing import MARGIN, WINDOW, Backoff, Pacer
 from htx_cancel.plan import Plan, plan, sign_auth
 from htx_cancel.redaction import Redactor
 from htx_cancel.transport import Connection, TlsError, TransportError
-
-if TYPE_CHECKING:
-    from htx_cancel.rest import RestClient
 
 Event = FrameEvent | ProgressEvent | NoteEvent
 CLOCK_SKEW_LIMIT: Final = 60.0
@@ -88,6 +85,60 @@ class ConnectionLost(Exception):
     """The stream ended or can no longer be trusted; in-flight IDs must be resent elsewhere."""
 
 
+class Trail:
+    """Frames crossing any connection of a run (trade socket, push socket, REST), redacted once
+    and timed from one start, for -v and --log-file. Thread-safe: the push socket's opening
+    thread reports here too."""
+
+    def __init__(self, world: World, redactor: Redactor) -> None:
+        self.world = world
+        self.redactor = redactor
+        self.epoch = world.epoch if world.epoch is not None else world.clock()
+        self.lock = threading.Lock()
+
+    def frame(self, direction: str, text: str, channel: str = "trade") -> None:
+        if self.world.wants_frames:
+            with self.lock:
+                since = self.world.clock() - self.epoch
+                event = FrameEvent(direction, self.redactor(text), time.time(), since, channel)
+                self.world.on_event(event)
+
+
+class TracedRest:
+    """The REST client of a run (order queries, the open-orders listing), its requests and
+    answers in the trail: what was asked and what was listed is part of what an unattended run
+    must be able to show afterwards. The signature is learned by the redactor before the request
+    line is shown."""
+
+    def __init__(self, settings: RunSettings, credentials: Credentials, trail: Trail) -> None:
+        from htx_cancel.rest import RestClient, SignedRequest
+
+        def on_request(request: SignedRequest) -> None:
+            trail.redactor.add_secret(request.signature)
+            trail.frame("sent", request.text, "rest")
+
+        world = trail.world
+        self._trail = trail
+        self._client = RestClient(
+            settings.url,
+            credentials,
+            settings.timeout,
+            settings.ca_bundle,
+            world.env,
+            wall_clock=world.wall_clock,
+            clock=world.clock,
+            on_request=on_request,
+        )
+
+    def get(self, path: str, params: dict[str, str]) -> dict[str, object]:
+        answer = self._client.get(path, params)
+        self._trail.frame("received", json.dumps(answer, default=str, ensure_ascii=False), "rest")
+        return answer
+
+    def close(self) -> None:
+        self._client.close()
+
+
 class _Driver:
     """The I/O half of a run: writes what the ledger says is due, within the pace, and feeds it
     what comes back. Notes and frame events go out through `world.on_event`, redacted once here
@@ -108,13 +159,12 @@ class _Driver:
         self.redactor = redactor
         self.ledger = ledger
         self.started = world.clock()
-        self.epoch = world.epoch if world.epoch is not None else self.started
+        self.trail = Trail(world, redactor)
         self.pacer = Pacer(settings.max_rate)
         self.problems: list[str] = []
         self.suppressed = 0
         self.cancel_sent = False
         self.cids = itertools.count(first_cid)
-        self.lock = threading.Lock()
         self.confirmations: Confirmations | None = None
         self.push: PushSocket | None = None
         self.push_conn: Connection | None = None
@@ -123,16 +173,12 @@ class _Driver:
         return self.world.clock() - self.started
 
     def emit_frame(self, direction: str, text: str, channel: str = "trade") -> None:
-        if self.world.wants_frames:
-            with self.lock:
-                since = self.world.clock() - self.epoch
-                event = FrameEvent(direction, self.redactor(text), time.time(), since, channel)
-                self.world.on_event(event)
+        self.trail.frame(direction, text, channel)
 
     def note(self, text: str) -> None:
         """Notes quote exception and server text: redacted here, once, for every sink. A repeated
         note is not said again, and past MAX_NOTES distinct ones the rest are only counted."""
-        with self.lock:
+        with self.trail.lock:
             text = self.redactor(text)
             if text in self.problems:
                 return
@@ -348,7 +394,7 @@ class _Driver:
             return
         self.gate_open()
         pacer = Pacer(QUERY_RATE)
-        client: RestClient | None = None
+        client: TracedRest | None = None
         while confirmations.waiting():
             now = self.world.clock()
             due = confirmations.lookups_due(now)
@@ -360,7 +406,7 @@ class _Driver:
                 if delay > 0:
                     self.wait(None, self.world.clock() + delay)
                 if client is None:
-                    client = self.rest_client(credentials)
+                    client = TracedRest(self.settings, credentials, self.trail)
                 pacer.record(self.world.clock())
                 self.look_up(client, confirmations, lookup)
                 if self.push_conn is not None:
@@ -368,26 +414,7 @@ class _Driver:
         if client is not None:
             client.close()
 
-    def rest_client(self, credentials: Credentials) -> RestClient:
-        from htx_cancel.rest import RestClient, SignedRequest
-
-        def on_request(request: SignedRequest) -> None:
-            self.redactor.add_secret(request.signature)
-            self.emit_frame("sent", request.text, "rest")
-
-        settings = self.settings
-        return RestClient(
-            settings.url,
-            credentials,
-            settings.timeout,
-            settings.ca_bundle,
-            self.world.env,
-            wall_clock=self.world.wall_clock,
-            clock=self.world.clock,
-            on_request=on_request,
-        )
-
-    def look_up(self, client: RestClient, confirmations: Confirmations, lookup: Lookup) -> None:
+    def look_up(self, client: TracedRest, confirmations: Confirmations, lookup: Lookup) -> None:
         from htx_cancel.orders import OrderReadError, query_order
         from htx_cancel.rest import RestError
 
@@ -397,8 +424,6 @@ class _Driver:
             self.note(f"order query failed: {exc}")
             confirmations.queried(lookup.key, None, f"order query failed: {exc}")
             return
-        if self.world.wants_frames:
-            self.emit_frame("received", json.dumps(update._asdict() if update else None), "rest")
         missing = None if update else "the order query did not describe the order"
         confirmations.queried(lookup.key, update, missing)
 

@@ -7,17 +7,14 @@ The question is the caller's (`ask`): the CLI puts it on the terminal, scripts a
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from htx_cancel.engine import World, run_cancel, skew_note
+from htx_cancel.engine import TracedRest, Trail, World, run_cancel, skew_note
 from htx_cancel.errors import CredentialsError, ListingError, UsageError
 from htx_cancel.models import (
     DONE_STATES,
     CancelRequest,
-    FrameEvent,
     IdKind,
     NoteEvent,
     OrderRef,
@@ -27,7 +24,7 @@ from htx_cancel.orders import Listed, OrderReadError, list_open
 from htx_cancel.prepare import Prepared
 
 if TYPE_CHECKING:
-    from htx_cancel.rest import RestClient
+    pass
 
 REFUSED_KEYS: Final = frozenset(
     {2001, 2002, 2003, 12001, 12002, 12003, 12004, 12005, 12006, 12007, 12008, 12009}
@@ -50,37 +47,11 @@ class Listing(NamedTuple):
 
 
 class Lister:
-    """The open-orders listing over one REST client; requests and answers are shown in -v and the
-    audit log like the socket's frames (redacted, the signature learned first)."""
+    """The open-orders listing over the run's traced REST client."""
 
     def __init__(self, target: Prepared, world: World) -> None:
-        from htx_cancel.rest import RestClient, SignedRequest
-
         self._world = world
-        self._redactor = target.redactor
-
-        def on_request(request: SignedRequest) -> None:
-            target.redactor.add_secret(request.signature)
-            self._emit("sent", request.text)
-
-        settings = target.settings
-        self._client: RestClient = RestClient(
-            settings.url,
-            target.credentials,
-            settings.timeout,
-            settings.ca_bundle,
-            world.env,
-            wall_clock=world.wall_clock,
-            clock=world.clock,
-            on_request=on_request,
-        )
-
-    def get(self, path: str, params: dict[str, str]) -> dict[str, object]:
-        """The REST client's `get`, with the answer put in the trail (what was listed is part of
-        what a cron run must be able to show afterwards)."""
-        answer = self._client.get(path, params)
-        self._emit("received", json.dumps(answer, default=str, ensure_ascii=False))
-        return answer
+        self._rest = TracedRest(target.settings, target.credentials, Trail(world, target.redactor))
 
     def list(self, contract_code: str, side: str | None) -> list[Listed]:
         """Every open order (of `side`), or one line saying why not: CredentialsError when the
@@ -88,7 +59,7 @@ class Lister:
         from htx_cancel.rest import RestError
 
         try:
-            return list_open(self, contract_code, side)
+            return list_open(self._rest, contract_code, side)
         except OrderReadError as exc:
             if exc.code in REFUSED_KEYS:
                 note = skew_note(exc.ts, self._world.wall_clock())
@@ -100,13 +71,7 @@ class Lister:
             raise ListingError(f"cannot list the open orders of {contract_code}: {exc}") from None
 
     def close(self) -> None:
-        self._client.close()
-
-    def _emit(self, direction: str, text: str) -> None:
-        world = self._world
-        if world.wants_frames:
-            since = world.clock() - (world.epoch if world.epoch is not None else world.clock())
-            world.on_event(FrameEvent(direction, self._redactor(text), time.time(), since, "rest"))
+        self._rest.close()
 
 
 def request_for(contract_code: str, orders: list[Listed]) -> CancelRequest:
