@@ -14,7 +14,6 @@ import json
 import os
 import random
 import select
-import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from htx_cancel.notify import PushSocket
 from htx_cancel.pacing import MARGIN, WINDOW, Backoff, Pacer
 from htx_cancel.plan import Plan, plan, sign_auth
 from htx_cancel.redaction import Redactor
+from htx_cancel.trail import TracedRest, Trail
 from htx_cancel.transport import Connection, TlsError, TransportError
 
 Event = FrameEvent | ProgressEvent | NoteEvent
@@ -83,60 +83,6 @@ class AuthRejected(Exception):
 
 class ConnectionLost(Exception):
     """The stream ended or can no longer be trusted; in-flight IDs must be resent elsewhere."""
-
-
-class Trail:
-    """Frames crossing any connection of a run (trade socket, push socket, REST), redacted once
-    and timed from one start, for -v and --log-file. Thread-safe: the push socket's opening
-    thread reports here too."""
-
-    def __init__(self, world: World, redactor: Redactor) -> None:
-        self.world = world
-        self.redactor = redactor
-        self.epoch = world.epoch if world.epoch is not None else world.clock()
-        self.lock = threading.Lock()
-
-    def frame(self, direction: str, text: str, channel: str = "trade") -> None:
-        if self.world.wants_frames:
-            with self.lock:
-                since = self.world.clock() - self.epoch
-                event = FrameEvent(direction, self.redactor(text), time.time(), since, channel)
-                self.world.on_event(event)
-
-
-class TracedRest:
-    """The REST client of a run (order queries, the open-orders listing), its requests and
-    answers in the trail: what was asked and what was listed is part of what an unattended run
-    must be able to show afterwards. The signature is learned by the redactor before the request
-    line is shown."""
-
-    def __init__(self, settings: RunSettings, credentials: Credentials, trail: Trail) -> None:
-        from htx_cancel.rest import RestClient, SignedRequest
-
-        def on_request(request: SignedRequest) -> None:
-            trail.redactor.add_secret(request.signature)
-            trail.frame("sent", request.text, "rest")
-
-        world = trail.world
-        self._trail = trail
-        self._client = RestClient(
-            settings.url,
-            credentials,
-            settings.timeout,
-            settings.ca_bundle,
-            world.env,
-            wall_clock=world.wall_clock,
-            clock=world.clock,
-            on_request=on_request,
-        )
-
-    def get(self, path: str, params: dict[str, str]) -> dict[str, object]:
-        answer = self._client.get(path, params)
-        self._trail.frame("received", json.dumps(answer, default=str, ensure_ascii=False), "rest")
-        return answer
-
-    def close(self) -> None:
-        self._client.close()
 
 
 class _Driver:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final, NamedTuple
 
-from htx_cancel.engine import TracedRest, Trail, World, run_cancel, skew_note
+from htx_cancel.engine import World, run_cancel, skew_note
 from htx_cancel.errors import CredentialsError, ListingError, UsageError
 from htx_cancel.models import (
     DONE_STATES,
@@ -22,6 +22,7 @@ from htx_cancel.models import (
 )
 from htx_cancel.orders import Listed, OrderReadError, list_open
 from htx_cancel.prepare import Prepared
+from htx_cancel.trail import TracedRest, Trail
 
 if TYPE_CHECKING:
     pass

@@ -15,6 +15,19 @@ CORE = [
     "pacing",
     "transport",
     "engine",
+    "ledger",
+    "plan",
+    "confirm",
+    "notify",
+    "orders",
+    "trail",
+    "prepare",
+    "dial",
+    "tls",
+    "proxies",
+    "rest",
+    "sweep",
+    "outputs",
     "errors",
 ]
 
@@ -35,3 +48,14 @@ def test_cli_loads_rich_only_to_render() -> None:
     code = "import sys, htx_cancel.cli\nprint('rich' in sys.modules)\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_cli_loads_the_engine_only_once_inputs_are_valid() -> None:
+    """The connection is dialled before websocket-client and the engine load (their imports then
+    overlap the TCP and TLS round trips), so importing the CLI must not pull them in."""
+    code = (
+        "import sys, htx_cancel.cli\n"
+        "print(','.join(sorted(m for m in ('websocket', 'htx_cancel.engine', 'http.client') if m in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
