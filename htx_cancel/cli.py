@@ -420,7 +420,8 @@ def _print_plan(prepared: Prepared, quiet: bool) -> None:
     if quiet or not request.orders:
         return
     frames_plan = plan(request, prepared.credentials, prepared.settings, datetime.now(timezone.utc))
-    sys.stdout.writelines(f"{line}\n" for line in redacted_plan_frames(frames_plan, prepared.redactor))
+    lines = (f"{line}\n" for line in redacted_plan_frames(frames_plan, prepared.redactor))
+    STREAMS.write_report(lambda out: out.writelines(lines), _say)
 
 
 def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Report:

@@ -7,6 +7,7 @@ the report could be printed.
 from __future__ import annotations
 
 import errno
+import io
 import os
 import signal
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import FrameType
-from typing import IO, Final
+from typing import IO, Final, TextIO
 
 from htx_cancel.errors import UsageError
 from htx_cancel.render import audit_record
@@ -61,6 +62,42 @@ class Signals:
             self.received = number
 
 
+class Forgiving(io.TextIOBase):
+    """stderr that cannot fail a run: once a write fails (a reader that went away, EIO after the
+    terminal hung up), everything after it goes nowhere, and the exit code still tells what
+    happened to the orders."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+        self._dead = False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]  # io.TextIOBase's is read-only too
+        return self._stream.encoding
+
+    def write(self, text: str) -> int:
+        if not self._dead:
+            try:
+                return self._stream.write(text)
+            except (OSError, ValueError):
+                self._dead = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._dead:
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._dead = True
+
+    def isatty(self) -> bool:
+        return not self._dead and self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+
 class Streams:
     """stdout and stderr as the process got them. A closed descriptor (`>&-`, `2>&-`) is put on
     /dev/null first thing, so no socket or file opened later can take its number and receive
@@ -82,6 +119,8 @@ class Streams:
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
         if sys.stderr is None:
             sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+        if not isinstance(sys.stderr, Forgiving):
+            sys.stderr = Forgiving(sys.stderr)
 
     def write_report(self, write: Callable[[IO[str]], object], say: Callable[[str], None]) -> None:
         """Write the report to stdout; if it cannot be (closed, full disk, broken pipe), say so on

@@ -207,3 +207,13 @@ def test_a_timeout_that_is_not_a_number_is_a_usage_error_naming_it() -> None:
     result = run_cli(["BTC-USDT", "-o", "101", "--timeout", "nan"], env=base_env())
     assert result.code == 2
     assert "--timeout" in result.err and "nan" in result.err
+
+
+def test_a_reader_of_stderr_that_goes_away_changes_no_exit_code(sim_factory: SimFactory) -> None:
+    """`2>&1 | head -1` with -v: stderr breaks after one line; the orders were all cancelled."""
+    sim = sim_factory(credentials=CREDENTIALS)
+    ids = ",".join(str(n) for n in range(101, 111))
+    command = f'"$PY" -m htx_cancel BTC-USDT -o {ids} --batch-size 1 -v 2>&1 | head -1'
+    done = run_shell(sim, command + '; echo "exit ${PIPESTATUS[0]}"')
+    assert done.stdout.splitlines()[-1] == "exit 0"
+    assert all(sim.order(str(n)).status == "cancelled" for n in range(101, 111))
