@@ -9,7 +9,13 @@ from hypothesis import strategies as st
 
 from htx_cancel.pacing import MARGIN, WINDOW, Backoff, Pacer
 
+# Found by hypothesis: `now + (free_at - now)` can land one ulp short of `free_at` (the
+# subtraction is inexact when `now` is under half of it), so the pacer asks for 4.4e-16 s more.
+# The engine re-reads the clock and asks again; so does this loop, at most once more.
+ULP_SHORT = [0.3530186739165832, 0.02, 0.0, 0.46253892211841285, 0.16807550152336972]
 
+
+@example(max_rate=4, gaps=ULP_SHORT, jitter=[0.0] * 300)
 @given(
     max_rate=st.integers(1, 72),
     gaps=st.lists(st.floats(0, 0.5), min_size=1, max_size=300),
@@ -24,8 +30,11 @@ def test_no_exchange_window_ever_sees_more_than_the_pace(
     now, sent = 0.0, []
     for gap in gaps:
         now += gap
-        now += pacer.delay(now)
-        assert pacer.delay(now) == 0.0
+        asked = 0
+        while (wait := pacer.delay(now)) > 0.0:
+            now += wait
+            asked += 1
+        assert asked <= 2
         pacer.record(now)
         sent.append(now)
     arrivals = sorted(t + j for t, j in zip(sent, jitter[: len(sent)], strict=True))
