@@ -129,12 +129,6 @@ class Confirmations:
 
     # --- inside --------------------------------------------------------------------------
 
-    def _learned_order_ids(self) -> set[str]:
-        """Order IDs the answers filled in for client-ID requests: pushes may match them too."""
-        return {
-            r.order_id for (kind, _), (_, r) in self._accepted.items() if kind is IdKind.CLIENT and r.order_id
-        }
-
     def _final(self, key: Key, result: OrderResult) -> OrderUpdate | None:
         kind, value = key
         found = None

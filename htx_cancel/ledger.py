@@ -219,8 +219,7 @@ class Ledger:
             if mine in answers and answers[mine].code != item.code:
                 conflicting.add(mine)
             answers.setdefault(mine, item)
-        transient: list[str] = []
-        last: tuple[int | None, str] = (None, "")
+        transient: dict[tuple[int, str], list[str]] = {}
         for mine, item in answers.items():
             if mine in conflicting or item.code is None:
                 continue
@@ -230,14 +229,15 @@ class Ledger:
                 self._other_id[(batch.kind, mine)] = other
             state = reconcile.order_state(item.code)
             if state is None:
-                transient.append(mine)
-                last = (item.code, item.message)
+                transient.setdefault((item.code, item.message), []).append(mine)
                 continue
             self._finish(batch.kind, mine, state, item.code, item.message)
         if late:
             return
-        if transient:
-            self._retry_or_give_up(Batch(batch.kind, tuple(transient)), last[0], last[1], now)
+        # Each transient answer keeps its own code and message (and its own back-off: a 1032
+        # waits longer than a 1004), to the last retry and into the report.
+        for (code, message), ids in transient.items():
+            self._retry_or_give_up(Batch(batch.kind, tuple(ids)), code, message, now)
         missing = tuple(v for v in batch.ids if v in wanted and (batch.kind, v) not in self._final)
         if missing:
             self._retry_or_give_up(Batch(batch.kind, missing), None, MISSING, now)

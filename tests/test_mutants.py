@@ -297,12 +297,6 @@ def test_an_item_for_an_id_settled_meanwhile_lends_its_code_to_no_other() -> Non
     assert (result_of(ledger, "12").state, result_of(ledger, "12").code) == (State.REJECTED, 1004)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ledger._apply_items keeps one `last` (code, message) for all transient items of an "
-    "answer: after the last retry every such ID is rejected with the last item's code and message, "
-    "and the back-off's rate-limited flag follows that item too",
-)
 def test_transient_items_after_the_last_retry_keep_their_own_codes() -> None:
     """SPEC section 2: the exchange's own code and message are kept beside each ID's state."""
     ledger = sent_ledger("11", "12", retries=0)
