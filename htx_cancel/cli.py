@@ -13,11 +13,9 @@ from typing import IO, TYPE_CHECKING, Annotated, Any, Final
 
 import typer
 
-from htx_cancel import render
 from htx_cancel.errors import ExitCode, HtxCancelError, UsageError, exit_code_for
 from htx_cancel.models import Credentials, FrameEvent, ProgressEvent, Report
 from htx_cancel.outputs import AuditLog, Signals, Streams
-from htx_cancel.plan import plan, redacted_plan_frames
 from htx_cancel.prepare import Environment, Options, Prepared, prepare
 from htx_cancel.redaction import Redactor
 
@@ -125,10 +123,14 @@ def _prompt_secret() -> str:
 
 def _say(text: str) -> None:
     """One stderr line; text that may quote the exchange is escaped so it cannot steer the terminal."""
+    from htx_cancel import render  # after the dial has started: not on the way to the first cancel
+
     print(f"{PROG}: {render.printable(text)}", file=sys.stderr)
 
 
 def _error(message: str, code: int, json_out: bool) -> None:
+    from htx_cancel import render
+
     _say(f"error: {message}")
     if json_out:
         STREAMS.write_report(lambda out: out.write(render.error_json(code, message)), _say)
@@ -139,6 +141,8 @@ def _sinks(
     verbose: bool, log: AuditLog | None, progress: bool, quiet: bool
 ) -> Iterator[tuple[Callable[["Event"], None], bool]]:
     """Wire run events to stderr lines, the audit log and the progress display."""
+    from htx_cancel import render
+
     with ExitStack() as stack:
         display = render.ProgressDisplay(sys.stderr) if progress else None
         if display is not None:
@@ -161,6 +165,8 @@ def _sinks(
 
 
 def _render(report: Report, fmt: OutputFormat, out: IO[str]) -> None:
+    from htx_cancel import render
+
     if fmt is OutputFormat.table:
         render.render_table(report, out, bool(os.environ.get("NO_COLOR")))
         return
@@ -376,7 +382,9 @@ def cancel(
         with SIGNALS.held():
             if not quiet:
                 STREAMS.write_report(lambda out: _render(report, fmt, out), _say)
-            for line in render.outcome_lines(report):
+            from htx_cancel.render import outcome_lines
+
+            for line in outcome_lines(report):
                 _say(line)
             if log is not None:
                 log.record(event="end", exit_code=int(code), interrupted=report.interrupted)
@@ -404,6 +412,8 @@ def _warn_prepared(prepared: Prepared) -> None:
 def _print_plan(prepared: Prepared, quiet: bool) -> None:
     """--dry-run: the frames a run would write first, redacted; with -q, only the validation.
     With --all the open orders are listed first: the only network use a dry run makes."""
+    from htx_cancel.plan import plan, redacted_plan_frames
+
     request = prepared.request
     if prepared.sweep:
         from htx_cancel.engine import World

@@ -18,7 +18,6 @@ from types import FrameType
 from typing import IO, Final, TextIO
 
 from htx_cancel.errors import UsageError
-from htx_cancel.render import audit_record
 
 ENDING_SIGNALS: Final = (signal.SIGTERM, signal.SIGHUP)
 """What `timeout`, cron, systemd and a closing terminal send: ended like Ctrl-C, exit 128+N."""
@@ -170,6 +169,8 @@ class AuditLog:
             self.close()
 
     def record(self, **body: object) -> None:
+        from htx_cancel.render import audit_record
+
         self.write(audit_record(dict(body)))
 
     def close(self) -> None:
