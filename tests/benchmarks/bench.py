@@ -112,18 +112,24 @@ class Finished:
     """User + system CPU seconds of that one child (wait4): its work, whatever the scheduler did."""
 
 
-def run_process(cmd: Sequence[str], env: dict[str, str], stdout: IO[bytes] | None = None) -> Finished:
+def run_process(
+    cmd: Sequence[str],
+    env: dict[str, str],
+    stdout: IO[bytes] | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> Finished:
     """Start, reap with wait4 and time one process.
 
     wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the largest of all children so
     far. stdout is a pipe (read to the end before reaping) unless a file is given; stderr goes to
-    a temporary file so it can neither block the child nor be lost when a check fails.
+    a temporary file so it can neither block the child nor be lost when a check fails. A child
+    still running after `timeout` seconds is killed (big.py's million-ID runs take longer).
     """
     with tempfile.TemporaryFile() as err:
         out_target: IO[bytes] | int = stdout if stdout is not None else subprocess.PIPE
         t0 = time.monotonic()
         proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out_target, stderr=err)
-        killer = threading.Timer(RUN_TIMEOUT, proc.kill)
+        killer = threading.Timer(timeout, proc.kill)
         killer.start()
         try:
             out = proc.stdout.read() if proc.stdout is not None else b""
