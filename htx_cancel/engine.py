@@ -399,7 +399,10 @@ def run_cancel(
     driver = _Driver(request, settings, world, redactor, ledger, len(first.cancels) + 1)
     for cancel in first.cancels:
         ledger.schedule(cancel.batch, driver.started, cancel)
-    if (note := pace_note(len(first.cancels), settings.max_rate)) is not None:
+    for batch in first.later:
+        ledger.schedule(batch, driver.started)
+    requests = len(first.cancels) + len(first.later)
+    if (note := pace_note(requests, settings.max_rate)) is not None:
         world.on_event(NoteEvent(note))
     if first.notify is not None:
         driver.confirmations = Confirmations(request.orders, settings.timeout)

@@ -49,10 +49,14 @@ class Ledger:
         self.orders = tuple(orders)
         self._retries = retries
         self._backoff = backoff
-        self._final: dict[Key, OrderResult] = {}
-        self._sends: dict[Key, int] = {}
-        self._retries_used: dict[Key, int] = {}
-        self._other_id: dict[Key, str] = {}
+        # One dict per kind, keyed by the ID's own string: a (kind, ID) tuple per key cost over
+        # 100 bytes an ID, and a run may hold a million.
+        self._final: dict[IdKind, dict[str, OrderResult]] = {kind: {} for kind in IdKind}
+        self._sends: dict[IdKind, dict[str, int]] = {kind: {} for kind in IdKind}
+        self._retries_used: dict[IdKind, dict[str, int]] = {kind: {} for kind in IdKind}
+        self._other_id: dict[IdKind, dict[str, str]] = {kind: {} for kind in IdKind}
+        self._texts: dict[str, str] = {}
+        self._codes: dict[int, int] = {}
         self._queue: list[Queued] = []
         self._inflight: dict[str, InFlight] = {}
         self._past: dict[str, Batch] = {}
@@ -72,6 +76,8 @@ class Ledger:
         while self._queue and self._queue[0].at <= now:
             item = heapq.heappop(self._queue)
             todo = self.unresolved(item.batch)
+            if len(todo) == len(item.batch.ids):
+                return item
             if todo:
                 return item._replace(batch=Batch(item.batch.kind, todo))
         return None
@@ -87,7 +93,9 @@ class Ledger:
         return self._queue[0].at if self._queue else None
 
     def next_deadline(self) -> float | None:
-        return min((f.deadline for f in self._inflight.values()), default=None)
+        """In-flight requests are kept in the order they were written, each due a fixed timeout
+        after its write: the first one is the earliest (no scan of thousands in flight)."""
+        return next(iter(self._inflight.values())).deadline if self._inflight else None
 
     def has_work(self) -> bool:
         """Something is in flight, or queued with an ID still lacking a final answer."""
@@ -96,12 +104,13 @@ class Ledger:
     # --- what happened -------------------------------------------------------------------
 
     def sent(self, cid: str, batch: Batch, deadline: float) -> None:
-        """Called once the frame is written (a write that failed is not an attempt)."""
+        """Called once the frame is written (a write that failed is not an attempt), with
+        deadlines that never go back: each is the write time plus the same timeout."""
         self._inflight[cid] = InFlight(batch, deadline)
         self._past[cid] = batch
+        sends = self._sends[batch.kind]
         for value in batch.ids:
-            key = (batch.kind, value)
-            self._sends[key] = self._sends.get(key, 0) + 1
+            sends[value] = sends.get(value, 0) + 1
         self.requests_sent += 1
 
     def answered(self, answer: frames.Answer, now: float) -> None:
@@ -141,11 +150,14 @@ class Ledger:
                 self._finish(batch.kind, value, State.REJECTED, answer.code, answer.message)
 
     def expire(self, now: float, reason: str) -> None:
-        """Requests unanswered at their deadline go again, or end `unknown`."""
-        for cid, inflight in list(self._inflight.items()):
-            if inflight.deadline <= now:
-                del self._inflight[cid]
-                self._retry_or_give_up(inflight.batch, None, reason, now)
+        """Requests unanswered at their deadline go again, or end `unknown` (in write order, so the
+        look stops at the first one still in time)."""
+        while self._inflight:
+            cid, inflight = next(iter(self._inflight.items()))
+            if inflight.deadline > now:
+                return
+            del self._inflight[cid]
+            self._retry_or_give_up(inflight.batch, None, reason, now)
 
     def lose_inflight(self, reason: str, now: float) -> None:
         """The connection is gone: everything in flight has an unknown fate and goes again."""
@@ -168,11 +180,11 @@ class Ledger:
 
     @property
     def resolved(self) -> int:
-        return len(self._final)
+        return sum(len(final) for final in self._final.values())
 
     def result(self, ref: OrderRef) -> OrderResult:
         """The ID's final result; one never answered is `unknown` (never assumed cancelled)."""
-        found = self._final.get((ref.kind, ref.value))
+        found = self._final[ref.kind].get(ref.value)
         return (
             found if found is not None else self._make(ref.kind, ref.value, State.UNKNOWN, None, "no answer")
         )
@@ -184,10 +196,11 @@ class Ledger:
         """Results that became final since the last call (for `--confirm`, which needs to know
         when each cancel was accepted)."""
         settled, self._settled = self._settled, []
-        return [(key[0], self._final[key]) for key in settled]
+        return [(kind, self._final[kind][value]) for kind, value in settled]
 
     def unresolved(self, batch: Batch) -> tuple[str, ...]:
-        return tuple(i for i in batch.ids if (batch.kind, i) not in self._final)
+        final = self._final[batch.kind]
+        return tuple(i for i in batch.ids if i not in final)
 
     # --- inside --------------------------------------------------------------------------
 
@@ -195,14 +208,12 @@ class Ledger:
     def _mine(kind: IdKind, item: frames.AnswerItem) -> str | None:
         return item.order_id if kind is IdKind.ORDER else item.client_order_id
 
-    def _open(self, batch: Batch) -> set[str]:
+    def _open(self, batch: Batch) -> dict[str, str]:
         """IDs an answer may still settle: no final state yet, or only `unknown` (a real answer
-        arriving after the run stopped waiting for it is better than not knowing)."""
-        return {
-            i
-            for i in batch.ids
-            if (found := self._final.get((batch.kind, i))) is None or found.state is State.UNKNOWN
-        }
+        arriving after the run stopped waiting for it is better than not knowing). Each maps to
+        itself, so results keep the request's own string, not a second copy from the answer."""
+        final = self._final[batch.kind]
+        return {i: i for i in batch.ids if (found := final.get(i)) is None or found.state is State.UNKNOWN}
 
     def _apply_items(
         self, batch: Batch, items: tuple[frames.AnswerItem, ...], now: float, late: bool
@@ -223,22 +234,23 @@ class Ledger:
         for mine, item in answers.items():
             if mine in conflicting or item.code is None:
                 continue
-            wanted.discard(mine)
+            value = wanted.pop(mine)
             other = item.client_order_id if batch.kind is IdKind.ORDER else item.order_id
             if other:
-                self._other_id[(batch.kind, mine)] = other
+                self._other_id[batch.kind][value] = other
             state = reconcile.order_state(item.code)
             if state is None:
-                transient.setdefault((item.code, item.message), []).append(mine)
+                transient.setdefault((item.code, item.message), []).append(value)
                 continue
-            self._finish(batch.kind, mine, state, item.code, item.message)
+            self._finish(batch.kind, value, state, item.code, item.message)
         if late:
             return
         # Each transient answer keeps its own code and message (and its own back-off: a 1032
         # waits longer than a 1004), to the last retry and into the report.
         for (code, message), ids in transient.items():
             self._retry_or_give_up(Batch(batch.kind, tuple(ids)), code, message, now)
-        missing = tuple(v for v in batch.ids if v in wanted and (batch.kind, v) not in self._final)
+        final = self._final[batch.kind]
+        missing = tuple(v for v in batch.ids if v in wanted and v not in final)
         if missing:
             self._retry_or_give_up(Batch(batch.kind, missing), None, MISSING, now)
 
@@ -246,18 +258,18 @@ class Ledger:
         """Resend what still has retries left; the rest ends `rejected` when the exchange answered
         a transient code, `unknown` when it answered nothing usable."""
         again: list[str] = []
+        retries_used = self._retries_used[batch.kind]
         for value in self.unresolved(batch):
-            key = (batch.kind, value)
-            used = self._retries_used.get(key, 0)
+            used = retries_used.get(value, 0)
             if used < self._retries:
-                self._retries_used[key] = used + 1
+                retries_used[value] = used + 1
                 again.append(value)
             elif code is not None:
                 self._finish(batch.kind, value, State.REJECTED, code, message)
             else:
                 self._finish(batch.kind, value, State.UNKNOWN, None, message)
         if again:
-            retry = max(self._retries_used[(batch.kind, v)] for v in again)
+            retry = max(retries_used[v] for v in again)
             delay = self._backoff(retry, code == reconcile.RATE_LIMITED)
             self.schedule(Batch(batch.kind, tuple(again)), now + delay)
 
@@ -269,17 +281,22 @@ class Ledger:
         code: int | None,
         message: str | None,
     ) -> None:
-        """The first final answer stands; only `unknown` gives way, to a real answer."""
-        key = (kind, value)
-        found = self._final.get(key)
+        """The first final answer stands; only `unknown` gives way, to a real answer. Codes and
+        messages repeat across thousands of IDs: one shared copy of each is kept."""
+        final = self._final[kind]
+        found = final.get(value)
         if found is not None and (found.state is not State.UNKNOWN or state is State.UNKNOWN):
             return
-        self._final[key] = self._make(kind, value, state, code, message)
-        self._settled.append(key)
+        if message is not None:
+            message = self._texts.setdefault(message, message)
+        if code is not None:
+            code = self._codes.setdefault(code, code)
+        final[value] = self._make(kind, value, state, code, message)
+        self._settled.append((kind, value))
 
     def _make(
         self, kind: IdKind, value: str, state: State, code: int | None, message: str | None
     ) -> OrderResult:
-        other = self._other_id.get((kind, value))
+        other = self._other_id[kind].get(value)
         order_id, client_id = (value, other) if kind is IdKind.ORDER else (other, value)
-        return OrderResult(order_id, client_id, state, code, message, self._sends.get((kind, value), 0))
+        return OrderResult(order_id, client_id, state, code, message, self._sends[kind].get(value, 0))

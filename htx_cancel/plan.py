@@ -38,13 +38,17 @@ class NotifyPlan(NamedTuple):
 
 
 class Plan(NamedTuple):
-    """Every frame of a run's first attempt, signed and encoded: what --dry-run prints and what the
-    engine writes first."""
+    """A run's first attempt: the frames that can leave at once, signed and encoded before any
+    socket opens (auth, and the cancels of the first pace window), and the batches after them,
+    which are encoded as the pace lets each one go (a million IDs must not mean forty thousand
+    frames held in memory from the start). --dry-run prints all of it."""
 
     auth: frames.SignedAuth
     auth_cid: str
     cancels: tuple[PlannedCancel, ...]
     notify: NotifyPlan | None = None
+    later: tuple[Batch, ...] = ()
+    contract_code: str = ""
 
 
 def endpoint(url: str) -> tuple[str, str]:
@@ -75,21 +79,23 @@ def sign_auth(credentials: Credentials, url: str, now: datetime, cid: str = AUTH
 
 
 def plan(request: CancelRequest, credentials: Credentials, settings: RunSettings, now: datetime) -> Plan:
-    """Sign and encode everything up front: the send path then only writes bytes."""
+    """Sign and encode what can leave at once: the send path then only writes bytes."""
+    every = batches(request, settings.batch_size)
     cancels = tuple(
         PlannedCancel(
-            f"c-{n}",
-            batch,
-            frames.cancel_frame(f"c-{n}", request.contract_code, batch.kind, batch.ids),
+            f"c-{n}", batch, frames.cancel_frame(f"c-{n}", request.contract_code, batch.kind, batch.ids)
         )
-        for n, batch in enumerate(batches(request, settings.batch_size), start=1)
+        for n, batch in enumerate(every[: settings.max_rate], start=1)
     )
     notify = None
     if settings.confirm:
         url = notify_url(settings.url)
         subscribe = frames.subscribe_frame(SUBSCRIBE_CID, request.contract_code)
         notify = NotifyPlan(url, sign_auth(credentials, url, now, NOTIFY_AUTH_CID), subscribe)
-    return Plan(sign_auth(credentials, settings.url, now), AUTH_CID, cancels, notify)
+    later = tuple(every[settings.max_rate :])
+    return Plan(
+        sign_auth(credentials, settings.url, now), AUTH_CID, cancels, notify, later, request.contract_code
+    )
 
 
 def redacted_plan_frames(prepared: Plan, redactor: Redactor) -> Iterable[str]:
@@ -102,3 +108,5 @@ def redacted_plan_frames(prepared: Plan, redactor: Redactor) -> Iterable[str]:
         yield prepared.notify.subscribe
     for cancel in prepared.cancels:
         yield redactor(cancel.text)
+    for n, batch in enumerate(prepared.later, start=len(prepared.cancels) + 1):
+        yield frames.cancel_frame(f"c-{n}", prepared.contract_code, batch.kind, batch.ids)

@@ -186,14 +186,16 @@ def test_the_next_send_time_skips_batches_settled_meanwhile() -> None:
 
 
 def test_the_next_deadline_is_the_earliest_in_flight() -> None:
-    """No fast test called `next_deadline` (mutants: its generator or default dropped)."""
+    """Requests are sent with deadlines in write order (a fixed timeout after each write)."""
     ledger = Ledger(refs("11", "12"), 0, fixed_backoff)
     assert ledger.next_deadline() is None
-    ledger.sent("c-1", Batch(ORDER, ("11",)), 10.0)
-    ledger.sent("c-2", Batch(ORDER, ("12",)), 5.0)
+    ledger.sent("c-1", Batch(ORDER, ("11",)), 5.0)
+    ledger.sent("c-2", Batch(ORDER, ("12",)), 10.0)
     assert ledger.next_deadline() == 5.0
-    ledger.answered(answer("c-2", data=[item("12", 200)]), 1.0)
+    ledger.answered(answer("c-1", data=[item("11", 200)]), 1.0)
     assert ledger.next_deadline() == 10.0
+    ledger.expire(20.0, "timeout")
+    assert ledger.next_deadline() is None
 
 
 def test_a_request_in_flight_is_work_left() -> None:
