@@ -446,7 +446,6 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
 
     from htx_cancel import transport
     from htx_cancel.engine import World, run_cancel
-    from htx_cancel.sweep import Lister, sweep
 
     quiet = options.quiet
     progress = stderr_is_tty() and not quiet and os.environ.get("TERM") != "dumb"
@@ -469,6 +468,8 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
                     simulated=target.simulated,
                 )
             if prepared.sweep:
+                from htx_cancel.sweep import Lister, sweep
+
                 lister = Lister(target, world)
                 try:
                     contract, ask = prepared.request.contract_code, _asker(options)
