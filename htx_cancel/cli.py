@@ -359,6 +359,7 @@ def cancel(
     )
     json_errors = fmt in (OutputFormat.json, OutputFormat.jsonl)
     redactor = Redactor()
+    log: AuditLog | None = None
     with ExitStack() as stack:
         try:
             if json_out and output not in (None, OutputFormat.json):
@@ -375,6 +376,10 @@ def cancel(
             report = _execute(prepared, options, log)
         except HtxCancelError as exc:
             _error(redactor(str(exc)), exc.exit_code, json_errors)
+            if log is not None:  # --all's listing failed or was refused: the trail says how it ended
+                log.record(
+                    event="end", exit_code=int(exc.exit_code), interrupted=False, error=redactor(str(exc))
+                )
             raise typer.Exit(exc.exit_code) from None
         code: int = exit_code_for(report)
         if report.interrupted:
@@ -402,9 +407,7 @@ def _demo_credentials() -> Credentials:
 
 def _warn_prepared(prepared: Prepared) -> None:
     if prepared.request.duplicates_dropped:
-        print(
-            f"{PROG}: warning: {prepared.request.duplicates_dropped} duplicate ID(s) dropped", file=sys.stderr
-        )
+        _say(f"warning: {prepared.request.duplicates_dropped} duplicate ID(s) dropped")
     for warning in prepared.warnings:
         _say(f"warning: {warning}")
 

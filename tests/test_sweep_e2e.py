@@ -1071,3 +1071,14 @@ def test_interrupt_during_the_listing_still_prints_the_empty_report(sim_factory:
     assert result.code == 130
     assert result.out, "nothing on stdout"
     assert result.json()["results"] == []
+
+
+def test_a_failed_listing_still_ends_the_audit_trail(sim_factory: SimFactory, tmp_path: Path) -> None:
+    sim = sim_with(sim_factory, open_book(3), list_http_status=500)
+    log = tmp_path / "audit.jsonl"
+    result = sweep(sim, "--yes", log=log)
+    assert result.code == 4
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    assert records[0]["event"] == "start" and records[0]["all_open"] is True and records[0]["ids"] is None
+    assert records[-1]["event"] == "end" and records[-1]["exit_code"] == 4
+    assert "HTTP 500 Internal Server Error" in records[-1]["error"]
