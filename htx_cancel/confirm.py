@@ -8,6 +8,7 @@ cancel takes effect. An accepted order is confirmed by its latest final push (by
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Final, NamedTuple
 
@@ -43,6 +44,9 @@ class Confirmations:
         self._by_order: dict[str, OrderUpdate] = {}
         self._by_client: dict[str, OrderUpdate] = {}
         self._accepted: dict[Key, tuple[float, OrderResult]] = {}
+        self._pending: deque[Key] = deque()
+        """Accepted keys in the order they were accepted (so by when their wait ends); the settled
+        ones are dropped from the front as they come up, so no call scans the whole run."""
         self._queried: dict[Key, OrderUpdate | None] = {}
         self._reasons: dict[Key, str] = {}
 
@@ -62,8 +66,9 @@ class Confirmations:
         """A cancel the exchange accepted (200 or 1062) at `now`: it needs a final state."""
         if result.code in ACCEPTED_CODES and result.state in (State.CANCELLED, State.CANCELLING):
             value = result.order_id if kind is IdKind.ORDER else result.client_order_id
-            if value is not None:
-                self._accepted.setdefault((kind, value), (now, result))
+            if value is not None and (kind, value) not in self._accepted:
+                self._accepted[(kind, value)] = (now, result)
+                self._pending.append((kind, value))
             if kind is IdKind.CLIENT and result.order_id:
                 self._order_ids.add(result.order_id)  # pushes may name it by its order ID
 
@@ -77,30 +82,31 @@ class Confirmations:
 
     def lookups_due(self, now: float) -> list[Lookup]:
         """Accepted orders with no final push `wait` seconds after their answer, not yet queried."""
+        self._trim()
         due = []
-        for key, (at, result) in self._accepted.items():
-            if at + self._wait <= now and key not in self._queried and self._final(key, result) is None:
+        for key in self._pending:
+            at, result = self._accepted[key]
+            if at + self._wait > now:
+                break
+            if not self._settled(key):
                 due.append(Lookup(key, result.order_id, result.client_order_id))
         return due
 
     def next_lookup_at(self) -> float | None:
         """When the next order query falls due; None when nothing is waiting for a push."""
-        times = [
-            at + self._wait
-            for key, (at, result) in self._accepted.items()
-            if key not in self._queried and self._final(key, result) is None
-        ]
-        return min(times, default=None)
+        self._trim()
+        return self._accepted[self._pending[0]][0] + self._wait if self._pending else None
 
     def waiting(self) -> bool:
         return self.next_lookup_at() is not None
 
     def give_up(self, reason: str) -> None:
         """Stop waiting (Ctrl-C, or no way to ask): what has no final state says why."""
-        for key, (_, result) in self._accepted.items():
-            if key not in self._queried and self._final(key, result) is None:
+        for key in self._pending:
+            if not self._settled(key):
                 self._queried[key] = None
                 self._reasons[key] = reason
+        self._pending.clear()
 
     # --- the report ----------------------------------------------------------------------
 
@@ -128,6 +134,14 @@ class Confirmations:
         return confirmed._replace(state=State.CANCELLED)
 
     # --- inside --------------------------------------------------------------------------
+
+    def _settled(self, key: Key) -> bool:
+        """Queried already, or a final state is known: nothing more to wait for."""
+        return key in self._queried or self._final(key, self._accepted[key][1]) is not None
+
+    def _trim(self) -> None:
+        while self._pending and self._settled(self._pending[0]):
+            self._pending.popleft()
 
     def _final(self, key: Key, result: OrderResult) -> OrderUpdate | None:
         kind, value = key
