@@ -42,11 +42,11 @@ from pathlib import Path
 from typing import IO, Final
 
 import baseline_client
+from common import HERE, BenchError, HelperProcess
 
 from htx_cancel.pacing import MARGIN, WINDOW
 from htx_cancel.simulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
-HERE: Final = Path(__file__).resolve().parent
 CONTRACT: Final = "BTC-USDT"
 LATENCY: Final = 0.025
 """One-way seconds added by the simulator for the pipelining cases: a near exchange."""
@@ -85,10 +85,6 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 print(json.dumps({"seconds": seconds, "ids": len(request.orders), "max_rss_kb": rss}))
 """
 """Parse and validate only, timed inside the process so interpreter start-up and imports are out."""
-
-
-class BenchError(Exception):
-    """A run that did not do what it should: its time would be meaningless, so the benchmark stops."""
 
 
 def ids(count: int) -> list[str]:
@@ -180,47 +176,23 @@ class RunRecords:
     """`op: sub` frames on the notification socket (`--confirm`'s order-push subscription)."""
 
 
-class SimProcess:
+class SimProcess(HelperProcess):
     """simserver.py in a child process; `take()` returns what happened since the previous take."""
 
     def __init__(
         self, latency: float, rate_limit: int, rate_window: float = WINDOW, extra: Sequence[str] = ()
     ) -> None:
-        cmd = [
-            sys.executable,
-            str(HERE / "simserver.py"),
-            f"--latency={latency}",
-            f"--rate-limit={rate_limit}",
-            f"--rate-window={rate_window}",
-            *extra,
-        ]
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline().strip()
-        if not line.startswith(("ws://", "wss://")):
-            self.close()
-            raise BenchError(f"simulator did not start (said {line!r})")
-        self.url: Final = line
+        args = [f"--latency={latency}", f"--rate-limit={rate_limit}", f"--rate-window={rate_window}", *extra]
+        super().__init__("simulator", "simserver.py", args, lambda line: line.startswith(("ws://", "wss://")))
+        self.url: Final = self.first_line
         self._connections = 0
         self._rate_limited = 0
         self._notify = 0
         self._subs = 0
 
-    def _dump(self) -> dict[str, object]:
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write("dump\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise BenchError("simulator exited")
-        dump: dict[str, object] = json.loads(line)
-        return dump
-
     def take(self) -> RunRecords:
         """The records on connections opened since the last take (the run just finished)."""
-        dump = self._dump()
+        dump = self.ask("dump")
         connections = int(str(dump["connections"]))
         rate_limited = int(str(dump["rate_limited"]))
         raw = dump["cancels"]
@@ -238,22 +210,6 @@ class SimProcess:
         self._connections, self._rate_limited = connections, rate_limited
         self._notify, self._subs = notify, subs
         return records
-
-    def close(self) -> None:
-        """Ask it to quit; kill it (by its own pid) only if it does not."""
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            try:
-                self._proc.stdin.write("quit\n")
-                self._proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
 
 
 @contextmanager

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Final
 
 import bench
-from bench import CONTRACT, UNLIMITED, BenchError, SimProcess, Stat, client_env, verdict
+from bench import CONTRACT, UNLIMITED, SimProcess, Stat, client_env, verdict
+from common import BenchError
 
 from htx_cancel.pacing import MARGIN, WINDOW
 

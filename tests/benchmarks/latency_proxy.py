@@ -52,6 +52,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from common import serve_commands
+
 CHUNK: Final = 65536
 EARLY: Final = 0.001
 """How much sooner than a chunk's due time the selector may return (its timeout is whole ms)."""
@@ -85,6 +87,11 @@ class Proxy:
     lock: threading.Lock = field(default_factory=threading.Lock)
     connections: int = 0
     upstream_failures: int = 0
+
+    def stats(self) -> str:
+        """The `stats` command's answer: connections accepted, and upstream connects that failed."""
+        with self.lock:
+            return json.dumps({"connections": self.connections, "upstream_failures": self.upstream_failures})
 
     def accept(self, listener: socket.socket) -> None:
         client, _ = listener.accept()
@@ -173,16 +180,7 @@ def main(argv: Sequence[str]) -> int:
     listener = socket.create_server(("127.0.0.1", 0), backlog=64)
     threading.Thread(target=proxy.run, args=(listener,), name="latency-proxy", daemon=True).start()
     print(listener.getsockname()[1], flush=True)
-    for line in sys.stdin:
-        command = line.strip()
-        if command == "stats":
-            with proxy.lock:
-                stats = {"connections": proxy.connections, "upstream_failures": proxy.upstream_failures}
-            print(json.dumps(stats), flush=True)
-        elif command == "quit":
-            break
-        else:
-            print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+    serve_commands({"stats": proxy.stats})
     return 0
 
 

@@ -50,9 +50,7 @@ from typing import Final
 import baseline_client
 import trustme
 from bench import (
-    HERE,
     UNLIMITED,
-    BenchError,
     Check,
     Finished,
     Measured,
@@ -71,6 +69,7 @@ from bench import (
     run_process,
     verdict,
 )
+from common import BenchError, HelperProcess
 
 from htx_cancel.simulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
 
@@ -98,57 +97,23 @@ CLIENT_NAMES: Final = {"htx": "htx-cancel", "confirm": "htx-cancel --confirm", "
 # --------------------------------------------------------------------------- processes
 
 
-class ProxyProcess:
+class ProxyProcess(HelperProcess):
     """latency_proxy.py in a child process, in front of the simulator's port."""
 
     def __init__(self, upstream_port: int, latency: float, hold: float) -> None:
-        cmd = [
-            sys.executable,
-            str(HERE / "latency_proxy.py"),
-            str(upstream_port),
-            f"--latency={latency}",
-            f"--hold={hold}",
-        ]
-        self._proc = subprocess.Popen(
-            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
-        )
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline().strip()
-        if not line.isdigit():
-            self.close()
-            raise BenchError(f"latency proxy did not start (said {line!r})")
-        self.port: Final = int(line)
+        args = [str(upstream_port), f"--latency={latency}", f"--hold={hold}"]
+        super().__init__("latency proxy", "latency_proxy.py", args, str.isdigit)
+        self.port: Final = int(self.first_line)
         self._connections = 0
 
     def take(self) -> int:
         """Connections accepted since the previous take."""
-        assert self._proc.stdin is not None and self._proc.stdout is not None
-        self._proc.stdin.write("stats\n")
-        self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
-        if not line:
-            raise BenchError("latency proxy exited")
-        stats = json.loads(line)
+        stats = self.ask("stats")
         if stats["upstream_failures"]:
             raise BenchError(f"latency proxy could not reach the simulator: {stats}")
-        connections = int(stats["connections"])
+        connections = int(str(stats["connections"]))
         new, self._connections = connections - self._connections, connections
         return new
-
-    def close(self) -> None:
-        if self._proc.stdin is not None and not self._proc.stdin.closed:
-            try:
-                self._proc.stdin.write("quit\n")
-                self._proc.stdin.close()
-            except BrokenPipeError:
-                pass
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
-        if self._proc.stdout is not None:
-            self._proc.stdout.close()
 
 
 @dataclass(frozen=True)

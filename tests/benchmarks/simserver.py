@@ -25,6 +25,8 @@ import ssl
 import sys
 from collections.abc import Sequence
 
+from common import serve_commands
+
 from htx_cancel.simulator import Faults, Simulator, demo_book
 
 
@@ -66,7 +68,7 @@ def _server_tls(certfile: str, keyfile: str) -> ssl.SSLContext:
 
 
 def main(argv: Sequence[str]) -> int:
-    """Serve until told to quit; an unknown command is an error line, not a crash."""
+    """Serve until told to quit (common.serve_commands: an unknown command is an error line)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--latency", type=float, default=0.0, help="added one-way latency, seconds")
     parser.add_argument("--rate-limit", type=int, default=72, help="cancel requests per window")
@@ -80,14 +82,7 @@ def main(argv: Sequence[str]) -> int:
     faults = Faults(latency=args.latency, rate_limit=args.rate_limit, rate_window=args.rate_window)
     with Simulator(demo_book(), faults, ssl_context=tls) as sim:
         print(sim.url, flush=True)
-        for line in sys.stdin:
-            command = line.strip()
-            if command == "dump":
-                print(_dump(sim), flush=True)
-            elif command == "quit":
-                break
-            else:
-                print(json.dumps({"error": f"unknown command {command!r}"}), flush=True)
+        serve_commands({"dump": lambda: _dump(sim)})
     return 0
 
 
