@@ -308,3 +308,12 @@ def test_answers_to_unknown_cids_change_nothing() -> None:
     ledger.answered(answer("c-99", data=[item("11", 200)]), 1.0)
     ledger.answered(answer(None, data=[item("11", 200)]), 1.0)
     assert ledger.resolved == 0 and ledger.requests_answered == 0
+
+
+def test_a_queued_batch_partly_settled_meanwhile_goes_out_trimmed() -> None:
+    ledger = make("11", "12", "13", retries=1)
+    ledger.expire(10.0, "timeout")  # all three queued again
+    ledger.answered(answer("c-1", data=[item("12", 1071)]), 10.1)  # a late answer settles 12
+    again = ledger.pop_due(100.0)
+    assert again is not None
+    assert again.batch == Batch(IdKind.ORDER, ("11", "13"))
