@@ -33,16 +33,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, Final, TypeVar
 
 import baseline_client
-from common import HERE, BenchError, HelperProcess
+from common import HERE, RUN_TIMEOUT, BenchError, Finished, HelperProcess, inherited_env, run_process
 
 from htx_cancel.pacing import MARGIN, WINDOW
 from htx_cancel.simulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -54,9 +53,6 @@ LATENCY: Final = 0.025
 UNLIMITED: Final = 10**9
 """Rate limit for simulators whose runs follow each other faster than the 3 s window rolls: the
 limit is the 1,000-ID case's subject, elsewhere it would only measure how runs were spaced."""
-
-RUN_TIMEOUT: Final = 60.0
-"""A client still running after this is hung, not slow: it is killed and the benchmark stops."""
 
 RTT_SAMPLES: Final = 15
 BIG_IDS: Final = 100_000
@@ -93,61 +89,6 @@ def ids(count: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- processes
-
-
-@dataclass(frozen=True)
-class Finished:
-    """One client process, from just before Popen to its reaping."""
-
-    t0: float
-    wall: float
-    exit_code: int
-    stdout: str
-    stderr: str
-    max_rss_kb: int
-    cpu: float = 0.0
-    """User + system CPU seconds of that one child (wait4): its work, whatever the scheduler did."""
-
-
-def run_process(
-    cmd: Sequence[str],
-    env: dict[str, str],
-    stdout: IO[bytes] | None = None,
-    timeout: float = RUN_TIMEOUT,
-) -> Finished:
-    """Start, reap with wait4 and time one process.
-
-    wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the largest of all children so
-    far. stdout is a pipe (read to the end before reaping) unless a file is given; stderr goes to
-    a temporary file so it can neither block the child nor be lost when a check fails. A child
-    still running after `timeout` seconds is killed (big.py's million-ID runs take longer).
-    """
-    with tempfile.TemporaryFile() as err:
-        out_target: IO[bytes] | int = stdout if stdout is not None else subprocess.PIPE
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out_target, stderr=err)
-        killer = threading.Timer(timeout, proc.kill)
-        killer.start()
-        try:
-            out = proc.stdout.read() if proc.stdout is not None else b""
-            _, status, usage = os.wait4(proc.pid, 0)
-            t1 = time.monotonic()
-        finally:
-            killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.stdout is not None:
-            proc.stdout.close()
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-    return Finished(
-        t0,
-        t1 - t0,
-        proc.returncode,
-        out.decode(errors="replace"),
-        stderr,
-        usage.ru_maxrss,
-        usage.ru_utime + usage.ru_stime,
-    )
 
 
 @dataclass(frozen=True)
@@ -233,6 +174,10 @@ def htx_cancel_path() -> str:
     return path
 
 
+DEMO_CREDENTIALS: Final = {"HTX_ACCESS_KEY": DEMO_ACCESS_KEY, "HTX_SECRET_KEY": DEMO_SECRET_KEY}
+NO_CONFIG_NO_COLOUR: Final = {"HTX_CANCEL_CONFIG": "/nonexistent", "NO_COLOR": "1"}
+
+
 def client_env(url: str) -> dict[str, str]:
     """Demo credentials and the URL from the environment, no config file, no colour: the cron case.
 
@@ -241,18 +186,8 @@ def client_env(url: str) -> dict[str, str]:
     and every timed run would compile each module whose source is newer than its .pyc (measured:
     ~19 ms per run when all of htx_cancel compiles), which no installed copy ever does;
     PYTHONUNBUFFERED would make every output line a write."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("HTX_", "PYTHON")) or key == "PYTHONPATH"
-    }
-    env.update(
-        HTX_WS_URL=url,
-        HTX_ACCESS_KEY=DEMO_ACCESS_KEY,
-        HTX_SECRET_KEY=DEMO_SECRET_KEY,
-        HTX_CANCEL_CONFIG="/nonexistent",
-        NO_COLOR="1",
-    )
+    env = inherited_env(("HTX_", "PYTHON"))
+    env.update(HTX_WS_URL=url, **DEMO_CREDENTIALS, **NO_CONFIG_NO_COLOUR)
     return env
 
 
@@ -273,18 +208,41 @@ class Measured:
 
 
 Check = Callable[[Finished, RunRecords], float | None]
+T = TypeVar("T")
+
+
+def run_on(
+    sim: SimProcess,
+    cmd: Sequence[str],
+    env: dict[str, str] | None = None,
+    stdout: IO[bytes] | None = None,
+    timeout: float = RUN_TIMEOUT,
+) -> tuple[Finished, RunRecords]:
+    """One client process against `sim` (with `client_env` unless `env` is given), and what the
+    simulator saw of it."""
+    done = run_process(cmd, client_env(sim.url) if env is None else env, stdout, timeout)
+    return done, sim.take()
+
+
+def checked(
+    cmd: Sequence[str], done: Finished, check: Callable[[], T], where: str = "", stderr_tail: bool = False
+) -> T:
+    """What `check` returns; when it fails, a BenchError that names `where`, the command, its exit
+    code and its stderr (the end of it with `stderr_tail`, where the error is under -X importtime)."""
+    try:
+        return check()
+    except (BenchError, ValueError, KeyError, TypeError) as exc:
+        stderr = done.stderr.strip()
+        excerpt = stderr[-2000:] if stderr_tail else stderr[:2000]
+        raise BenchError(
+            f"{where}{' '.join(cmd)[:200]}: {exc}\n  exit {done.exit_code}; stderr: {excerpt}"
+        ) from None
 
 
 def measure(sim: SimProcess, cmd: Sequence[str], check: Check) -> Measured:
     """Run one client against `sim`, check it did its job, and time it."""
-    done = run_process(cmd, client_env(sim.url))
-    records = sim.take()
-    try:
-        tool_elapsed = check(done, records)
-    except (BenchError, ValueError, KeyError, TypeError) as exc:
-        raise BenchError(
-            f"{' '.join(cmd)[:200]}: {exc}\n  exit {done.exit_code}; stderr: {done.stderr.strip()[:2000]}"
-        ) from None
+    done, records = run_on(sim, cmd)
+    tool_elapsed = checked(cmd, done, lambda: check(done, records))
     first = min(row.t for row in records.cancels)
     answered = [row.answered_at for row in records.cancels if row.answered_at is not None]
     return Measured(
@@ -410,12 +368,8 @@ def case_start(results: Results) -> None:
 
 def run_imports(sim: SimProcess, cmd: Sequence[str], check: Check) -> int:
     """One checked run under -X importtime: its import time, as `top_level_import_us` counts it."""
-    done = run_process(cmd, client_env(sim.url))
-    records = sim.take()
-    try:
-        check(done, records)
-    except (BenchError, ValueError, KeyError, TypeError) as exc:
-        raise BenchError(f"{' '.join(cmd)[:200]}: {exc}\n  stderr: {done.stderr[-2000:]}") from None
+    done, records = run_on(sim, cmd)
+    checked(cmd, done, lambda: check(done, records), stderr_tail=True)
     return top_level_import_us(done.stderr)
 
 
@@ -438,7 +392,7 @@ def top_level_import_us(stderr: str) -> int:
 
 def import_time_us(module: str) -> int:
     """`python -X importtime -c "import module"`, summed by `top_level_import_us`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PYTHON")}
+    env = inherited_env(("PYTHON",), keep=())
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", f"import {module}"],
         env=env,
@@ -460,10 +414,10 @@ def case_imports(results: Results) -> None:
     results.import_ours_us, results.import_base_us = ours[1:], base[1:]
 
 
-def measure_rtt(url: str) -> list[float]:
+def measure_rtt(url: str, sslopt: dict[str, object] | None = None) -> list[float]:
     """One request's round trip as a client sees it: the minimal client, one connection, one
     10-ID cancel after another, each timed from send to answer."""
-    ws = baseline_client.connect(url, DEMO_ACCESS_KEY, DEMO_SECRET_KEY)
+    ws = baseline_client.connect(url, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, sslopt=sslopt)
     if ws is None:
         raise BenchError("RTT probe: auth refused")
     samples: list[float] = []

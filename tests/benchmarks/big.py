@@ -35,7 +35,6 @@ import os
 import platform
 import re
 import struct
-import subprocess
 import sys
 import tempfile
 import termios
@@ -47,8 +46,8 @@ from pathlib import Path
 from typing import Final
 
 import bench
-from bench import CONTRACT, UNLIMITED, SimProcess, Stat, client_env, verdict
-from common import BenchError
+from bench import CONTRACT, UNLIMITED, Stat, alternate, run_on, simulator, verdict
+from common import BenchError, inherited_env, run_process
 
 from htx_cancel.pacing import MARGIN, WINDOW
 
@@ -253,14 +252,9 @@ def run_big(ids_path: Path, count: int, batch: int, rate: int) -> BigRun:
     exit 0, every ID not_found in the report, no problems, and on the wire one connection, one
     request per batch, every ID answered 200 and no 1032."""
     requests = -(-count // batch)
-    sim = SimProcess(0.0, UNLIMITED)
-    try:
-        cmd = [sys.executable, "-c", _RUN_SCRIPT, str(ids_path), CONTRACT, str(batch), str(rate)]
-        with open(os.devnull, "wb") as devnull:
-            done = bench.run_process(cmd, client_env(sim.url), stdout=devnull, timeout=TIMEOUT_S)
-        records = sim.take()
-    finally:
-        sim.close()
+    cmd = [sys.executable, "-c", _RUN_SCRIPT, str(ids_path), CONTRACT, str(batch), str(rate)]
+    with simulator(0.0, UNLIMITED) as sim, open(os.devnull, "wb") as devnull:
+        done, records = run_on(sim, cmd, stdout=devnull, timeout=TIMEOUT_S)
     what = f"{count} IDs at batch {batch}, rate {rate}"
     try:
         if done.exit_code != 0:
@@ -306,11 +300,7 @@ class TableRun:
 def table_env() -> dict[str, str]:
     """The benchmark's environment without PYTHON* (PYTHONPATH kept), colour allowed, and no
     COLUMNS: a pty's width comes from its window size, as in a terminal."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("PYTHON", "HTX_")) or key == "PYTHONPATH"
-    }
+    env = inherited_env(("PYTHON", "HTX_"))
     for key in ("NO_COLOR", "COLUMNS", "LINES"):
         env.pop(key, None)
     env["TERM"] = "xterm-256color"
@@ -334,7 +324,7 @@ def check_table(where: str, text: str, stderr: str, exit_code: int) -> float:
 
 def run_table_pipe() -> TableRun:
     cmd = [sys.executable, "-c", _TABLE_SCRIPT, str(TABLE_ROWS), str(FIRST_ID), CONTRACT]
-    done = bench.run_process(cmd, table_env())
+    done = run_process(cmd, table_env())
     seconds = check_table("a pipe", done.stdout, done.stderr, done.exit_code)
     return TableRun("pipe", seconds, done.wall, len(done.stdout.encode()))
 
@@ -345,11 +335,10 @@ def run_table_pty(columns: int) -> TableRun:
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
     cmd = [sys.executable, "-c", _TABLE_SCRIPT, str(TABLE_ROWS), str(FIRST_ID), CONTRACT]
-    chunks: list[bytes] = []
-    with tempfile.TemporaryFile() as err:
-        t0 = time.monotonic()
-        proc = subprocess.Popen(cmd, env=table_env(), stdin=subprocess.DEVNULL, stdout=slave, stderr=err)
-        os.close(slave)
+
+    def drain() -> bytes:
+        os.close(slave)  # the child has its own copy
+        chunks: list[bytes] = []
         try:
             while True:
                 try:
@@ -361,14 +350,11 @@ def run_table_pty(columns: int) -> TableRun:
                 chunks.append(chunk)
         finally:
             os.close(master)
-        _, status, _ = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - t0
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        err.seek(0)
-        stderr = err.read().decode(errors="replace")
-    data = b"".join(chunks)
-    seconds = check_table(f"a {columns}-column pty", data.decode(errors="replace"), stderr, proc.returncode)
-    return TableRun(f"pty{columns}", seconds, wall, len(data))
+        return b"".join(chunks)
+
+    done = run_process(cmd, table_env(), stdout=slave, drain=drain)
+    seconds = check_table(f"a {columns}-column pty", done.stdout, done.stderr, done.exit_code)
+    return TableRun(f"pty{columns}", seconds, done.wall, len(done.stdout.encode()))
 
 
 # --------------------------------------------------------------------------- cases
@@ -406,13 +392,18 @@ def case_cancels(results: Results, tmp: Path) -> None:
 
 
 def case_tables(results: Results) -> None:
-    steps: list[Callable[[], TableRun]] = [run_table_pipe]
-    steps += [functools.partial(run_table_pty, width) for width in PTY_WIDTHS]
-    for step in steps:  # warm-up: .pyc files and the page cache
-        step()
-    for n in range(results.runs):
-        for step in steps if n % 2 == 0 else list(reversed(steps)):
-            results.tables.append(step())
+    """The pipe and each pty in one rotation, as bench.alternate runs it (warm-ups first)."""
+    runs: list[TableRun] = []
+
+    def pipe() -> None:
+        runs.append(run_table_pipe())
+
+    def pty(columns: int) -> None:
+        runs.append(run_table_pty(columns))
+
+    steps: list[Callable[[], None]] = [pipe, *(functools.partial(pty, width) for width in PTY_WIDTHS)]
+    alternate(results.runs, *steps)
+    results.tables = runs[len(steps) :]  # the warm-ups: .pyc files and the page cache
 
 
 def case_file(results: Results) -> None:
@@ -582,14 +573,10 @@ def profile_run(tmp: Path, count: int, batch: int, rate: int) -> dict[str, Growt
     out.mkdir()
     what = f"{count:,} IDs at batch {batch}"
     print(f"big: profiling {what} under tracemalloc ...", file=sys.stderr, flush=True)
-    sim = SimProcess(0.0, UNLIMITED)
-    try:
-        cmd = [sys.executable, "-c", _PROFILE_SCRIPT, str(path), CONTRACT, str(batch), str(rate)]
-        cmd += [str(PROFILE_DEPTH), str(out)]
-        done = bench.run_process(cmd, client_env(sim.url), timeout=TIMEOUT_S * 2)
-        records = sim.take()
-    finally:
-        sim.close()
+    cmd = [sys.executable, "-c", _PROFILE_SCRIPT, str(path), CONTRACT, str(batch), str(rate)]
+    cmd += [str(PROFILE_DEPTH), str(out)]
+    with simulator(0.0, UNLIMITED) as sim:
+        done, records = run_on(sim, cmd, timeout=TIMEOUT_S * 2)
     if done.exit_code != 0:
         raise BenchError(f"profile, {what}: exit {done.exit_code}; {done.stderr[-2000:]}")
     child = json.loads(done.stdout)

@@ -5,25 +5,105 @@ first on sys.path, so `import common` finds this file (as `import bench` and `im
 baseline_client` do). It imports the standard library only, so that the helper processes
 (simserver.py, latency_proxy.py) can use it too without loading anything they do not need.
 
+- **Timed children**: `run_process` starts, times and reaps one client (wait4: its own rusage).
 - **Helper processes**: simserver.py and latency_proxy.py print one line once they serve, then
   answer line commands on stdin with one JSON line each until `quit` (or end of input):
   `serve_commands` is their side, `HelperProcess` the benchmark's.
+- **Environment**: `inherited_env`, this process's environment less what would change a run.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+import tempfile
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 HERE: Final = Path(__file__).resolve().parent
+
+RUN_TIMEOUT: Final = 60.0
+"""A client still running after this is hung, not slow: it is killed and the benchmark stops."""
 
 
 class BenchError(Exception):
     """A run that did not do what it should: its time would be meaningless, so the benchmark stops."""
+
+
+# --------------------------------------------------------------------------- timed children
+
+
+@dataclass(frozen=True)
+class Finished:
+    """One client process, from just before Popen to its reaping."""
+
+    t0: float
+    wall: float
+    exit_code: int
+    stdout: str
+    stderr: str
+    max_rss_kb: int
+    cpu: float = 0.0
+    """User + system CPU seconds of that one child (wait4): its work, whatever the scheduler did."""
+
+
+def run_process(
+    cmd: Sequence[str],
+    env: dict[str, str],
+    stdout: IO[bytes] | int | None = None,
+    timeout: float = RUN_TIMEOUT,
+    drain: Callable[[], bytes] | None = None,
+) -> Finished:
+    """Start, reap with wait4 and time one process.
+
+    wait4 gives this child's own rusage; RUSAGE_CHILDREN would be the largest of all children so
+    far. stdout is a pipe (read to the end before reaping) unless a file (or a descriptor, such as
+    a pty's) is given, and `drain` then reads whatever the child writes there until it is done;
+    stderr goes to a temporary file so it can neither block the child nor be lost when a check
+    fails. A child still running after `timeout` seconds is killed (big.py's million-ID runs take
+    longer).
+    """
+    with tempfile.TemporaryFile() as err:
+        out_target: IO[bytes] | int = stdout if stdout is not None else subprocess.PIPE
+        t0 = time.monotonic()
+        proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, stdout=out_target, stderr=err)
+        killer = threading.Timer(timeout, proc.kill)
+        killer.start()
+        try:
+            if drain is None and proc.stdout is not None:
+                drain = proc.stdout.read
+            out = drain() if drain is not None else b""
+            _, status, usage = os.wait4(proc.pid, 0)
+            t1 = time.monotonic()
+        finally:
+            killer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        err.seek(0)
+        stderr = err.read().decode(errors="replace")
+    return Finished(
+        t0,
+        t1 - t0,
+        proc.returncode,
+        out.decode(errors="replace"),
+        stderr,
+        usage.ru_maxrss,
+        usage.ru_utime + usage.ru_stime,
+    )
+
+
+def inherited_env(drop: tuple[str, ...], keep: tuple[str, ...] = ("PYTHONPATH",)) -> dict[str, str]:
+    """This process's environment without the variables whose names start with one of `drop`,
+    but for those in `keep`: by default PYTHONPATH, so that PYTHONPATH=/some/checkout benchmarks
+    that checkout's htx_cancel with this venv."""
+    return {key: value for key, value in os.environ.items() if not key.startswith(drop) or key in keep}
 
 
 # --------------------------------------------------------------------------- helper processes

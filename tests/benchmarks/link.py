@@ -41,18 +41,18 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
-import baseline_client
 import trustme
 from bench import (
+    DEMO_CREDENTIALS,
+    NO_CONFIG_NO_COLOUR,
     UNLIMITED,
     Check,
-    Finished,
     Measured,
     RunRecords,
     SimProcess,
@@ -60,18 +60,17 @@ from bench import (
     alternate,
     baseline_check,
     baseline_cmd,
+    checked,
     client_env,
     htx_cancel_path,
     htx_check,
     htx_cmd,
-    ids,
+    measure_rtt,
     ms,
-    run_process,
+    run_on,
     verdict,
 )
-from common import BenchError, HelperProcess
-
-from htx_cancel.simulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
+from common import BenchError, Finished, HelperProcess
 
 DEFAULT_RTT: Final = 0.050
 RTT_SAMPLES: Final = 15
@@ -229,19 +228,16 @@ EXPECTED_CONNECTIONS: Final = {"htx": 1, "confirm": 2, "base": 1}
 def measure_on(link: Link, client: str) -> Measured:
     """One checked run of `client` over `link`."""
     cmd = client_cmd(client, link.url)
-    done = run_process(cmd, link.env())
-    records = link.sim.take()
+    done, records = run_on(link.sim, cmd, link.env())
     through_proxy = link.proxy.take() if link.proxy is not None else None
-    try:
+
+    def check() -> None:
         CHECKS[client](done, records)
         expected = EXPECTED_CONNECTIONS[client]
         if through_proxy is not None and through_proxy != expected:
             raise BenchError(f"the proxy saw {through_proxy} connections, expected {expected}")
-    except (BenchError, ValueError, KeyError, TypeError) as exc:
-        raise BenchError(
-            f"{link.title}: {' '.join(cmd)[:200]}: {exc}\n  exit {done.exit_code}; "
-            f"stderr: {done.stderr.strip()[:2000]}"
-        ) from None
+
+    checked(cmd, done, check, f"{link.title}: ")
     first = min(row.t for row in records.cancels)
     return Measured(
         wall=done.wall,
@@ -253,27 +249,14 @@ def measure_on(link: Link, client: str) -> Measured:
     )
 
 
-def measure_rtt(link: Link) -> list[float]:
-    """Send to answer of one 10-ID cancel at a time on one authenticated connection: the link's
-    round trip as a client sees it (checks that the proxy adds what it should, and no more)."""
-    sslopt: dict[str, object] | None = {"ca_certs": str(link.ca)} if link.ca is not None else None
-    ws = baseline_client.connect(link.url, DEMO_ACCESS_KEY, DEMO_SECRET_KEY, sslopt=sslopt)
-    if ws is None:
-        raise BenchError("RTT probe: auth refused")
-    samples: list[float] = []
-    try:
-        for n in range(RTT_SAMPLES + 1):
-            start = time.perf_counter()
-            answer = baseline_client.cancel(ws, f"rtt-{n}", ids(10))
-            samples.append(time.perf_counter() - start)
-            if not baseline_client.answer_ok(answer):
-                raise BenchError(f"RTT probe: answer {answer}")
-    finally:
-        ws.close()
+def probe_rtt(link: Link) -> list[float]:
+    """bench.py's RTT probe over `link`: the link's round trip as a client sees it (checks that
+    the proxy adds what it should, and no more)."""
+    samples = measure_rtt(link.url, {"ca_certs": str(link.ca)} if link.ca is not None else None)
     link.sim.take()
     if link.proxy is not None:
         link.proxy.take()
-    return samples[1:]
+    return samples
 
 
 def confirm_available() -> bool:
@@ -316,8 +299,8 @@ def run_all(runs: int, rtt: float, confirm: bool, system_cas: bool = False) -> L
         alternate(runs, *steps)
         results.runs_by = {key: values[1:] for key, values in collected.items()}
         by_key = {link.key: link for link in all_links}
-        results.probe_far = measure_rtt(by_key["far"])
-        results.probe_near = measure_rtt(by_key["near"])
+        results.probe_far = probe_rtt(by_key["far"])
+        results.probe_near = probe_rtt(by_key["near"])
     return results
 
 
@@ -530,14 +513,18 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
     return rows, verdicts, notes
 
 
+def export(env: Mapping[str, str]) -> str:
+    return "export " + " ".join(f"{key}={value}" for key, value in env.items())
+
+
 def serve(rtt: float, system_cas: bool) -> int:
     """The TLS simulator behind both proxies until Enter: for profiling one client by hand."""
     with tempfile.TemporaryDirectory() as tmp, links(rtt, make_certs(Path(tmp), system_cas)) as all_links:
         for link in all_links:
             print(f"# {link.title}")
             print(f"export HTX_WS_URL={link.url}" + (f" SSL_CERT_FILE={link.ca}" if link.ca else ""))
-        print(f"export HTX_ACCESS_KEY={DEMO_ACCESS_KEY} HTX_SECRET_KEY={DEMO_SECRET_KEY}")
-        print("export HTX_CANCEL_CONFIG=/nonexistent NO_COLOR=1")
+        for exports in (DEMO_CREDENTIALS, NO_CONFIG_NO_COLOUR):
+            print(export(exports))
         print("# Enter stops", flush=True)
         sys.stdin.readline()
     return 0
