@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -36,12 +35,27 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Final, TypeVar
 
 import baseline_client
-from common import HERE, RUN_TIMEOUT, BenchError, Finished, HelperProcess, inherited_env, run_process
+from common import (
+    HERE,
+    RUN_TIMEOUT,
+    BenchError,
+    Finished,
+    HelperProcess,
+    Stat,
+    head,
+    inherited_env,
+    ms,
+    print_report,
+    row,
+    run_process,
+    save_json,
+    verdict,
+)
 
 from htx_cancel.pacing import MARGIN, WINDOW
 from htx_cancel.simulator import DEMO_ACCESS_KEY, DEMO_SECRET_KEY
@@ -205,6 +219,18 @@ class Measured:
     """htx-cancel's own `elapsed_ms`: what is left of the wall is start-up, imports and output."""
     cpu: float | None = None
     """The client's user + system CPU seconds."""
+
+
+def walls(runs: Sequence[Measured]) -> Stat:
+    return Stat.of([m.wall for m in runs])
+
+
+def ttws(runs: Sequence[Measured]) -> Stat:
+    return Stat.of([m.ttw for m in runs if m.ttw is not None])
+
+
+def spans(runs: Sequence[Measured]) -> Stat:
+    return Stat.of([m.span for m in runs if m.span is not None])
 
 
 Check = Callable[[Finished, RunRecords], float | None]
@@ -494,54 +520,70 @@ def case_big_file(results: Results) -> None:
 
 
 @dataclass(frozen=True)
-class Stat:
-    """Median, min and max of one metric over its runs."""
+class FileCase:
+    """The 100,000-ID file case's figures and targets, in this table and in big.py's."""
 
-    median: float
-    low: float
-    high: float
-    n: int
+    runs: int
+    parse: Stat
+    parse_rss: Stat
+    dry: Stat
+    dry_rss: Stat
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> Stat:
-        return cls(statistics.median(values), min(values), max(values), len(values))
+    def of(cls, results: Results) -> FileCase:
+        return cls(
+            results.heavy_runs,
+            Stat.of(results.parse_seconds),
+            Stat.of([kb / 1024 for kb in results.parse_rss_kb]),
+            Stat.of(results.dry_run_wall),
+            Stat.of([kb / 1024 for kb in results.dry_run_rss_kb]),
+        )
 
-    def show(self, scale: float = 1000.0, digits: int = 1, unit: str = "ms") -> str:
-        m, lo, hi = (value * scale for value in (self.median, self.low, self.high))
-        return f"{m:.{digits}f} {unit} ({lo:.{digits}f}-{hi:.{digits}f})"
+    def verdicts(self) -> dict[str, bool]:
+        return {
+            "ids_100k_parse": self.parse.median < TARGET_PARSE_SECONDS,
+            "ids_100k_rss": self.dry_rss.median < TARGET_RSS_MB,
+        }
 
-
-def ms(value: float) -> str:
-    return f"{value * 1000:.1f} ms"
-
-
-def verdict(ok: bool) -> str:
-    return "yes" if ok else "**NO**"
+    def rows(self, gap: Sequence[str] = (), rss_label: str = "") -> list[str]:
+        """Parse time, --dry-run wall and --dry-run RSS: the label, the figure, `gap` (the empty
+        cells of the table's other columns), the target and whether it is met."""
+        h, met = self.runs, self.verdicts()
+        return [
+            row(
+                f"100,000 IDs from a file: parse + validate, in-process (n={h})",
+                self.parse.show(),
+                *gap,
+                f"< {TARGET_PARSE_SECONDS * 1000:.0f} ms",
+                verdict(met["ids_100k_parse"]),
+            ),
+            row(f"100,000 IDs: `--dry-run` whole-process wall (n={h})", self.dry.show(), *gap, "(info)", ""),
+            row(
+                rss_label or f"100,000 IDs: `--dry-run` peak RSS (n={h})",
+                self.dry_rss.show(1, 1, "MB"),
+                *gap,
+                f"< {TARGET_RSS_MB:.0f} MB",
+                verdict(met["ids_100k_rss"]),
+            ),
+        ]
 
 
 def table(results: Results) -> tuple[list[str], dict[str, bool]]:
     """The markdown table and the target verdicts (also saved with --json)."""
     n, h = results.runs, results.heavy_runs
-    ttw_ours = Stat.of([m.ttw for m in results.start_ours if m.ttw is not None])
-    ttw_base = Stat.of([m.ttw for m in results.start_base if m.ttw is not None])
-    wall_ours = Stat.of([m.wall for m in results.start_ours])
-    wall_base = Stat.of([m.wall for m in results.start_base])
+    ttw_ours, ttw_base = ttws(results.start_ours), ttws(results.start_base)
+    wall_ours, wall_base = walls(results.start_ours), walls(results.start_base)
     imp_ours = Stat.of([us / 1e6 for us in results.import_ours_us])
     imp_base = Stat.of([us / 1e6 for us in results.import_base_us])
     bare = Stat.of(results.python_bare)
     run_imp_ours = Stat.of([us / 1e6 for us in results.run_imports_ours_us])
     run_imp_base = Stat.of([us / 1e6 for us in results.run_imports_base_us])
-    three = Stat.of([m.wall for m in results.three_at_latency])
-    five = Stat.of([m.wall for m in results.five_hundred])
-    five_span = Stat.of([m.span for m in results.five_hundred if m.span is not None])
+    three = walls(results.three_at_latency)
+    five, five_span = walls(results.five_hundred), spans(results.five_hundred)
     rtt = Stat.of(results.rtt)
-    thousand = Stat.of([m.wall for m in results.thousand])
-    thousand_span = Stat.of([m.span for m in results.thousand if m.span is not None])
+    thousand, thousand_span = walls(results.thousand), spans(results.thousand)
     thousand_1032 = [m.rate_limited for m in results.thousand]
-    parse = Stat.of(results.parse_seconds)
-    parse_rss = Stat.of([kb / 1024 for kb in results.parse_rss_kb])
-    dry = Stat.of(results.dry_run_wall)
-    dry_rss = Stat.of([kb / 1024 for kb in results.dry_run_rss_kb])
+    file = FileCase.of(results)
 
     ttw_ratio = ttw_ours.median / ttw_base.median
     wall_ratio = wall_ours.median / wall_base.median
@@ -557,12 +599,12 @@ def table(results: Results) -> tuple[list[str], dict[str, bool]]:
         "ids_1000_no_1032": sum(thousand_1032) == 0,
         "ids_1000_wall": thousand.median <= pace_wall + extra_1000,
         "ids_1000_wire": thousand_span.median <= pace_wire + extra_1000,
-        "ids_100k_parse": parse.median < TARGET_PARSE_SECONDS,
-        "ids_100k_rss": dry_rss.median < TARGET_RSS_MB,
+        **file.verdicts(),
     }
     rows = [
-        "| metric | htx-cancel median (min-max) | baseline median (min-max) | ratio | target | met? |",
-        "| --- | --- | --- | --- | --- | --- |",
+        *head(
+            "metric", "htx-cancel median (min-max)", "baseline median (min-max)", "ratio", "target", "met?"
+        ),
         f"| time-to-wire, 3 IDs, 0 ms latency (n={n}) | {ttw_ours.show()} | {ttw_base.show()} "
         f"| {ttw_ratio:.2f}x | <= {TARGET_TTW_RATIO:.2f}x | {verdict(verdicts['time_to_wire'])} |",
         f"| whole-process wall, 3 IDs, 0 ms latency (n={n}) | {wall_ours.show()} | {wall_base.show()} "
@@ -590,12 +632,8 @@ def table(results: Results) -> tuple[list[str], dict[str, bool]]:
         f"| <= {ms(pace_wire + extra_1000)} | {verdict(verdicts['ids_1000_wire'])} |",
         f"| 1,000 IDs: 1032 answers, per run (n={h}) | {thousand_1032} | | | 0 "
         f"| {verdict(verdicts['ids_1000_no_1032'])} |",
-        f"| 100,000 IDs from a file: parse + validate, in-process (n={h}) | {parse.show()} | | "
-        f"| < {TARGET_PARSE_SECONDS * 1000:.0f} ms | {verdict(verdicts['ids_100k_parse'])} |",
-        f"| 100,000 IDs: `--dry-run` whole-process wall (n={h}) | {dry.show()} | | | (info) | |",
-        f"| 100,000 IDs: `--dry-run` peak RSS (n={h}) | {dry_rss.show(1, 1, 'MB')} | | "
-        f"| < {TARGET_RSS_MB:.0f} MB | {verdict(verdicts['ids_100k_rss'])} |",
-        f"| 100,000 IDs: parse_inputs process peak RSS (n={h}) | {parse_rss.show(1, 1, 'MB')} | | "
+        *file.rows(gap=("", "")),
+        f"| 100,000 IDs: parse_inputs process peak RSS (n={h}) | {file.parse_rss.show(1, 1, 'MB')} | | "
         "| (info) | |",
     ]
     return rows, verdicts
@@ -604,10 +642,10 @@ def table(results: Results) -> tuple[list[str], dict[str, bool]]:
 def notes(results: Results) -> list[str]:
     """How the comparison points were obtained, and where htx-cancel's extra time goes."""
     ours = results.start_ours
-    wall = Stat.of([m.wall for m in ours]).median
+    wall = walls(ours).median
     inside = Stat.of([m.tool_elapsed for m in ours if m.tool_elapsed is not None]).median
-    ttw = Stat.of([m.ttw for m in ours if m.ttw is not None]).median
-    ttw_gap = ttw - Stat.of([m.ttw for m in results.start_base if m.ttw is not None]).median
+    ttw = ttws(ours).median
+    ttw_gap = ttw - ttws(results.start_base).median
     import_gap = (
         statistics.median(results.run_imports_ours_us) - statistics.median(results.run_imports_base_us)
     ) / 1e6
@@ -659,16 +697,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"bench: FAILED: {exc}", file=sys.stderr)
         return 1
     rows, verdicts = table(results)
-    print(
-        f"htx-cancel benchmark: Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s\n"
-    )
-    print("\n".join(rows))
-    print()
-    print("\n".join(notes(results)))
-    if args.json is not None:
-        raw = {"results": asdict(results), "targets_met": verdicts}
-        args.json.write_text(json.dumps(raw, indent=2) + "\n")
+    print_report("htx-cancel benchmark", started, rows, notes(results))
+    save_json(args.json, results, verdicts, "targets_met")
     return 0
 
 

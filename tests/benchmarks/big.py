@@ -32,7 +32,6 @@ import fcntl
 import functools
 import json
 import os
-import platform
 import re
 import struct
 import sys
@@ -41,13 +40,13 @@ import termios
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 import bench
-from bench import CONTRACT, UNLIMITED, Stat, alternate, run_on, simulator, verdict
-from common import BenchError, inherited_env, run_process
+from bench import CONTRACT, UNLIMITED, alternate, run_on, simulator
+from common import BenchError, Stat, head, inherited_env, print_report, run_process, save_json, verdict
 
 from htx_cancel.pacing import MARGIN, WINDOW
 
@@ -456,8 +455,7 @@ def table(results: Results) -> tuple[list[str], dict[str, bool]]:
     ids = f"{results.ids:,} IDs"
     verdicts = {"ids_big_rss": peak.median < TARGET_RSS_MB}
     rows = [
-        "| metric | median (min-max) | goal | met? |",
-        "| --- | --- | --- | --- |",
+        *head("metric", "median (min-max)", "goal", "met?"),
         f"| {ids}, batch {BATCH}, rate {results.rate}/3.25 s: peak RSS of the run, report included (n={n}) "
         f"| {peak.show(1, 1, 'MB')} | < {TARGET_RSS_MB:.0f} MB | {verdict(verdicts['ids_big_rss'])} |",
         f"| {ids}: VmHWM after imports / parse_inputs / run_cancel / JSON report (n={n}) "
@@ -489,21 +487,11 @@ def table(results: Results) -> tuple[list[str], dict[str, bool]]:
             f"| {seconds(stat)} | < {TARGET_TABLE_S:.0f} s | {verdict(ok)} |"
         )
     if results.file is not None:
-        f = results.file
-        parse = Stat.of(f.parse_seconds)
-        dry = Stat.of(f.dry_run_wall)
-        dry_rss = Stat.of([kb / 1024 for kb in f.dry_run_rss_kb])
-        verdicts["ids_100k_parse"] = parse.median < bench.TARGET_PARSE_SECONDS
-        verdicts["ids_100k_rss"] = dry_rss.median < bench.TARGET_RSS_MB
-        h, parent = f.heavy_runs, mb(results.file_parent_rss_kb)
-        rows += [
-            f"| 100,000 IDs from a file: parse + validate, in-process (n={h}) | {parse.show()} "
-            f"| < {bench.TARGET_PARSE_SECONDS * 1000:.0f} ms | {verdict(verdicts['ids_100k_parse'])} |",
-            f"| 100,000 IDs: `--dry-run` whole-process wall (n={h}) | {dry.show()} | (info) | |",
-            f"| 100,000 IDs: `--dry-run` peak RSS, wait4 (n={h}; this process was {parent:.0f} MB at spawn) "
-            f"| {dry_rss.show(1, 1, 'MB')} "
-            f"| < {bench.TARGET_RSS_MB:.0f} MB | {verdict(verdicts['ids_100k_rss'])} |",
-        ]
+        file = bench.FileCase.of(results.file)
+        verdicts.update(file.verdicts())
+        parent = mb(results.file_parent_rss_kb)
+        spawn = f"this process was {parent:.0f} MB at spawn"
+        rows += file.rows(rss_label=f"100,000 IDs: `--dry-run` peak RSS, wait4 (n={file.runs}; {spawn})")
     return rows, verdicts
 
 
@@ -668,14 +656,8 @@ def main(argv: Sequence[str]) -> int:
         print(f"big: FAILED: {exc}", file=sys.stderr)
         return 1
     rows, verdicts = table(results)
-    print(
-        f"htx-cancel big runs: Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s\n"
-    )
-    print("\n".join(rows))
-    if args.json is not None:
-        raw = {"results": asdict(results), "targets_met": verdicts}
-        args.json.write_text(json.dumps(raw, indent=2) + "\n")
+    print_report("htx-cancel big runs", started, rows)
+    save_json(args.json, results, verdicts, "targets_met")
     return 0
 
 

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share.
+"""What the benchmark scripts share: child processes, their environment, and how numbers are shown.
 
 Not a package: each script runs as `python tests/benchmarks/<name>.py`, which puts this folder
 first on sys.path, so `import common` finds this file (as `import bench` and `import
@@ -10,21 +10,28 @@ baseline_client` do). It imports the standard library only, so that the helper p
   answer line commands on stdin with one JSON line each until `quit` (or end of input):
   `serve_commands` is their side, `HelperProcess` the benchmark's.
 - **Environment**: `inherited_env`, this process's environment less what would change a run.
+- **Report**: `Stat` (median, min-max), `ms`, `verdict`, markdown `row`s, the header line and
+  the --json file.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import platform
+import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 HERE: Final = Path(__file__).resolve().parent
 
@@ -167,3 +174,63 @@ class HelperProcess:
             self._proc.wait()
         if self._proc.stdout is not None:
             self._proc.stdout.close()
+
+
+# --------------------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Median, min and max of one metric over its runs."""
+
+    median: float
+    low: float
+    high: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Stat:
+        return cls(statistics.median(values), min(values), max(values), len(values))
+
+    def show(self, scale: float = 1000.0, digits: int = 1, unit: str = "ms") -> str:
+        m, lo, hi = (value * scale for value in (self.median, self.low, self.high))
+        return f"{m:.{digits}f} {unit} ({lo:.{digits}f}-{hi:.{digits}f})"
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.1f} ms"
+
+
+def verdict(ok: bool) -> str:
+    return "yes" if ok else "**NO**"
+
+
+def row(*cells: str) -> str:
+    """One markdown table row; an empty cell is "| |"."""
+    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
+
+
+def head(*titles: str) -> list[str]:
+    """A markdown table's first two rows: the column titles and the line under them."""
+    return [row(*titles), row(*["---"] * len(titles))]
+
+
+def print_report(
+    title: str, started: float, rows: Sequence[str], notes: Sequence[str] = (), detail: str = ""
+) -> None:
+    """The header line (the machine, and the seconds since `started`), the table, then the notes."""
+    print(
+        f"{title}: Python {platform.python_version()}, {platform.system()} "
+        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s{detail}\n"
+    )
+    print("\n".join(rows))
+    if notes:
+        print()
+        print("\n".join(notes))
+
+
+def save_json(path: Path | None, results: DataclassInstance, verdicts: dict[str, bool], key: str) -> None:
+    """With --json: the raw numbers, and under `key` whether each target was met."""
+    if path is not None:
+        raw = {"results": asdict(results), key: verdicts}
+        path.write_text(json.dumps(raw, indent=2) + "\n")

@@ -33,9 +33,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
-import os
-import platform
 import ssl
 import subprocess
 import sys
@@ -43,7 +40,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
@@ -56,7 +53,6 @@ from bench import (
     Measured,
     RunRecords,
     SimProcess,
-    Stat,
     alternate,
     baseline_check,
     baseline_cmd,
@@ -66,15 +62,13 @@ from bench import (
     htx_check,
     htx_cmd,
     measure_rtt,
-    ms,
     run_on,
-    verdict,
+    ttws,
+    walls,
 )
-from common import BenchError, Finished, HelperProcess
+from common import BenchError, Finished, HelperProcess, Stat, head, ms, print_report, row, save_json, verdict
 
 DEFAULT_RTT: Final = 0.050
-RTT_SAMPLES: Final = 15
-
 TARGET_WALL_RATIO: Final = 1.00
 """Enter to exit over TLS at the RTT, htx-cancel / bare script."""
 TARGET_TTW_RATIO: Final = 1.05
@@ -307,19 +301,6 @@ def run_all(runs: int, rtt: float, confirm: bool, system_cas: bool = False) -> L
 # --------------------------------------------------------------------------- report
 
 
-def walls(values: Sequence[Measured]) -> Stat:
-    return Stat.of([m.wall for m in values])
-
-
-def ttws(values: Sequence[Measured]) -> Stat:
-    return Stat.of([m.ttw for m in values if m.ttw is not None])
-
-
-def row(*cells: str) -> str:
-    """One markdown table row; an empty cell is "| |", as in bench.py's table."""
-    return "|" + "|".join(f" {cell} " if cell else " " for cell in cells) + "|"
-
-
 def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
     """The markdown table, the goal verdicts, and the notes under the table."""
     n, nominal = results.runs, results.rtt
@@ -355,8 +336,9 @@ def table(results: LinkResults) -> tuple[list[str], dict[str, bool], list[str]]:
         "loopback_time_to_wire": ratio("plain", "ttw") <= TARGET_LOOPBACK_TTW_RATIO,
     }
     rows = [
-        row("metric", "htx-cancel median (min-max)", "bare script median (min-max)", "ratio", "goal", "met?"),
-        row(*["---"] * 6),
+        *head(
+            "metric", "htx-cancel median (min-max)", "bare script median (min-max)", "ratio", "goal", "met?"
+        ),
         side_by_side(
             f"Enter to exit, TLS, {r}",
             "far",
@@ -565,17 +547,9 @@ def main(argv: Sequence[str]) -> int:
         print(f"link: FAILED: {exc}", file=sys.stderr)
         return 1
     rows, verdicts, notes = table(results)
-    print(
-        f"htx-cancel link benchmark: Python {platform.python_version()}, {platform.system()} "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, {time.monotonic() - started:.0f} s; SSL_CERT_FILE: "
-        f"{'system CA bundle + test CA' if args.system_cas else 'test CA only'}\n"
-    )
-    print("\n".join(rows))
-    print()
-    print("\n".join(notes))
-    if args.json is not None:
-        raw = {"results": asdict(results), "goals_met": verdicts}
-        args.json.write_text(json.dumps(raw, indent=2) + "\n")
+    trust = "system CA bundle + test CA" if args.system_cas else "test CA only"
+    print_report("htx-cancel link benchmark", started, rows, notes, f"; SSL_CERT_FILE: {trust}")
+    save_json(args.json, results, verdicts, "goals_met")
     return 0
 
 
