@@ -136,9 +136,6 @@ class _Driver:
             self.problems.append(text)
             self.world.on_event(NoteEvent(text))
 
-    def last_problem(self, default: str) -> str:
-        return self.problems[-1] if self.problems else default
-
     def progress(self) -> None:
         ledger = self.ledger
         self.world.on_event(

@@ -111,8 +111,6 @@ class Report(NamedTuple):
     problems: tuple[str, ...] = ()
     confirm: bool = False
     """--confirm was asked for: renderers show the confirmation columns."""
-    swept: bool = False
-    """--all: the IDs came from the open-orders listing (SPEC section 8)."""
     still_open: tuple[str, ...] = ()
     """--all: orders of the contract still listed open after the last round."""
     recheck_failed: str | None = None

@@ -171,7 +171,6 @@ def _report(
         interrupted=interrupted or any(report.interrupted for report in rounds),
         problems=tuple(p for report in rounds for p in report.problems),
         confirm=target.settings.confirm,
-        swept=True,
         still_open=still_open,
         recheck_failed=recheck_failed,
     )
