@@ -491,10 +491,13 @@ def _execute(prepared: Prepared, options: Options, log: AuditLog | None) -> Repo
 
 def _head_start(prepared: Prepared) -> "HeadStart":
     from htx_cancel.dial import HeadStart
-    from htx_cancel.plan import notify_url
 
     settings = prepared.settings
-    urls = [settings.url, notify_url(settings.url)] if settings.confirm else [settings.url]
+    urls = [settings.url]
+    if settings.confirm:
+        from htx_cancel.plan import notify_url  # the codec comes with it: only when it is needed
+
+        urls.append(notify_url(settings.url))
     return HeadStart(urls, settings.timeout, settings.ca_bundle)
 
 

@@ -185,8 +185,10 @@ def prepare(options: Options, world: Environment, demo: Credentials | None = Non
     )
     try:
         proxy_for(settings.url, world.env)
-        if settings.url.startswith("wss:"):
-            tls_context(settings.ca_bundle)
+        # A CA file the user named is checked now (bad input opens no connection); with none,
+        # there is nothing to check, and the system store loads on the dialling thread instead.
+        if settings.url.startswith("wss:") and (settings.ca_bundle or world.env.get("SSL_CERT_FILE")):
+            tls_context(settings.ca_bundle, world.env)
     except (CaBundleError, ProxySettingError) as exc:
         raise UsageError(str(exc)) from None
     creds = resolved.credentials
