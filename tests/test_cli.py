@@ -323,7 +323,7 @@ def test_htx_cancel_sim_serves_and_prints_url_and_demo_credentials() -> None:
         assert result.states() == {"101": "cancelled", "111": "cancelled", "404": "not_found"}
         assert result.json()["results"][1]["filled_volume"] == "4"
         swept = run_cli(["BTC-USDT", "--all", "--yes", "--json"], env=env)
-        assert swept.code in (0, 1)
+        assert swept.code == 0, swept.err  # 113 (1062) still listed is a cancel under way, not open
         assert {r["order_id"] for r in swept.json()["results"]} == {*map(str, range(102, 111)), "112", "113"}
     finally:
         proc.terminate()

@@ -1005,12 +1005,8 @@ def test_simulate_all_on_a_terminal_asks_and_cancels_the_demo_books_open_orders(
     assert document["simulated"] is True
     got = [(r["order_id"], r["state"], r["code"]) for r in document["results"]]
     assert got == [(i, "cancelled", 200) for i in DEMO_BTC_OPEN[:-1]] + [("113", "cancelling", 1062)]
-    # 113's cancel is under way (1062) and it ends `canceled` 50 ms later: the second look
-    # usually still lists it (exit 1, named), on a slow machine not (exit 0).
-    if run.code == 1:
-        assert lines[2:] == [PROG + "still open on BTC-USDT after the last round: 113"]
-    else:
-        assert run.code == 0 and lines[2:] == [], run.terminal
+    # 113's cancel is under way (1062): the second look may still list it, which is not "open".
+    assert run.code == 0 and lines[2:] == [], run.terminal
 
 
 def test_simulate_all_from_a_script_needs_yes_and_lists_nothing() -> None:
